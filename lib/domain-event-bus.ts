@@ -1,0 +1,368 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+import { emptyStats, type EventBusStats } from './event-bus-stats.js';
+import { DecodeError, EventCodec } from './event-codec.js';
+import { EventContext } from './event-context.js';
+import { eventRegistry, type DomainEventRegistration } from './event-registry.js';
+import { EventRoute, type EventPattern } from './event-route.js';
+import { isoNow } from './iso-clock.js';
+import type { ResolvedEventBusOptions } from './resolve-options.js';
+import type { EventTransport, LocalEnvelope, TransportPayload, TransportStatus, TransportSubscription } from './transport/event-transport.js';
+import { tokenProblem } from './wire-name.js';
+
+export type DomainEventHandler<T = any> = (event: T, context: EventContext) => unknown;
+
+export interface PublishOptions {
+  /** Routing key appended to the subject; overrides the key function of `@DomainEvent`. */
+  key?: string;
+  /** Event id chosen by the caller (a generated UUID otherwise). */
+  id?: string;
+}
+
+export interface SubscribeOptions {
+  /** Only events published with this routing key. */
+  key?: string;
+  /** Queue group: each event runs on exactly one instance of the group. */
+  group?: string;
+}
+
+export interface EventSubscription {
+  unsubscribe(): void;
+}
+
+export interface EventBusStatus {
+  readonly instanceId: string;
+  /** True once handlers are subscribed and events flow (after application bootstrap). */
+  readonly ready: boolean;
+  readonly transport: TransportStatus;
+  readonly stats: Readonly<EventBusStats>;
+}
+
+/** Publishes an event to the local CQRS bus (the EventBus's own publisher), with CQRS's extra arguments. */
+export type LocalCqrsDispatch = (event: object, args: readonly unknown[]) => void;
+
+interface Listener {
+  readonly handler: DomainEventHandler;
+  readonly description: string;
+  /** Runs for events from other instances only (the CQRS bridge: local events reach CQRS directly). */
+  readonly remoteOnly?: boolean;
+}
+
+/** Listeners that share one route and queue group, and so share transport subscriptions. */
+interface ListenerSet {
+  readonly route: EventRoute;
+  readonly queue: string | undefined;
+  listeners: readonly Listener[];
+  subscriptions: TransportSubscription[];
+}
+
+interface HeldPublish {
+  readonly event: object;
+  readonly registration: DomainEventRegistration;
+  readonly subject: string;
+  readonly key: string | undefined;
+  readonly id: string;
+  readonly time: string;
+  readonly payload: string | LocalEnvelope;
+  readonly cqrsArgs: readonly unknown[];
+}
+
+const RESOLVED = Promise.resolve();
+const NO_ARGS: readonly unknown[] = [];
+
+export class UnregisteredEventError extends Error {
+  override readonly name = 'UnregisteredEventError';
+}
+
+/**
+ * The distributed bus: publishes registered events to every instance and runs the handlers
+ * this instance has for what it publishes and receives. `EventBus.publish` of `@nestjs/cqrs`
+ * goes through here too, so both APIs reach the same handlers.
+ */
+@Injectable()
+export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('EventBus');
+  private readonly codec: EventCodec;
+  private readonly encodeLocally: boolean;
+  private readonly prefixDot: string;
+  private readonly sets = new Map<string, ListenerSet>();
+  /** Broadcast listener sets that may match a type, for events published here; rebuilt on change. */
+  private readonly localSetsByType = new Map<string, ListenerSet[]>();
+  private readonly subjectBases = new Map<DomainEventRegistration, string>();
+  private readonly warnedTypes = new Set<string>();
+  private readonly stats = emptyStats();
+  private held: HeldPublish[] = [];
+  private active = false;
+  private closing = false;
+  private cqrsDispatch: LocalCqrsDispatch | undefined;
+
+  constructor(
+    @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
+    @Inject(EVENT_TRANSPORT) private readonly transport: EventTransport,
+  ) {
+    this.codec = new EventCodec(eventRegistry, options.instanceId, options.source);
+    this.encodeLocally = transport.encodes || options.memory.codec;
+    this.prefixDot = `${options.subjectPrefix}.`;
+  }
+
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.transport.connect();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closing = true;
+    this.active = false;
+    await this.transport.close();
+    this.logger.log(`closed (${this.stats.published} published, ${this.stats.received} received)`);
+  }
+
+  /**
+   * Publishes an event to every instance. Settles once this instance's handlers ran and the
+   * transport accepted it; rejects for a class without `@DomainEvent`, data that cannot be
+   * encoded, or a closed transport. Events published before the application finished
+   * bootstrapping are held and sent once it has (the promise then settles at once).
+   */
+  publish<T extends object>(event: T, options?: PublishOptions): Promise<void> {
+    const registration = event && eventRegistry.eventOf(event);
+    if (!registration) return Promise.reject(this.unregistered(event));
+    try {
+      return this.send(event, registration, options, NO_ARGS) ?? RESOLVED;
+    } catch (error) {
+      this.stats.publishErrors++;
+      return Promise.reject(error);
+    }
+  }
+
+  /** Publishes events in order; nothing is published when one of them is not a registered event. */
+  publishAll(events: readonly object[], options?: PublishOptions): Promise<void> {
+    const unregistered = events.find((event) => !event || !eventRegistry.eventOf(event));
+    if (unregistered !== undefined) return Promise.reject(this.unregistered(unregistered));
+    return Promise.all(events.map((event) => this.publish(event, options))).then(() => undefined);
+  }
+
+  /**
+   * Adds a handler at run time, for example for the rooms a WebSocket gateway's clients are in.
+   * `pattern` is an event class, a wire name (every key, or only `options.key`) or a NATS
+   * pattern relative to the subject prefix (`'>'`, `'*.room-42'`).
+   */
+  subscribe<T = any>(pattern: EventPattern, handler: DomainEventHandler<T>, options: SubscribeOptions = {}): EventSubscription {
+    const description = `subscriber of ${typeof pattern === 'function' ? pattern.name : pattern}`;
+    return this.addListener(pattern, { handler, description }, options);
+  }
+
+  status(): EventBusStatus {
+    return { instanceId: this.instanceId, ready: this.active, transport: this.transport.status(), stats: { ...this.stats } };
+  }
+
+  /** @internal Used by the handler loader: one listener per `@OnDomainEvent` method. */
+  addListener(pattern: EventPattern, listener: Listener, options: SubscribeOptions): EventSubscription {
+    if (options.group !== undefined) {
+      const problem = tokenProblem(options.group);
+      if (problem) throw new Error(`${listener.description}: group ${JSON.stringify(options.group)} ${problem}`);
+    }
+    const route = EventRoute.of(pattern, options.key, eventRegistry, listener.description);
+    const setKey = `${options.group ?? ''}|${route.id}`;
+    let set = this.sets.get(setKey);
+    if (!set) {
+      set = { route, queue: options.group, listeners: [], subscriptions: [] };
+      this.sets.set(setKey, set);
+      if (this.active) this.subscribeSet(set);
+    }
+    set.listeners = [...set.listeners, listener];
+    this.localSetsByType.clear();
+    let removed = false;
+    const owner = set;
+    return {
+      unsubscribe: () => {
+        if (removed) return;
+        removed = true;
+        owner.listeners = owner.listeners.filter((l) => l !== listener);
+        if (owner.listeners.length === 0) {
+          this.sets.delete(setKey);
+          for (const subscription of owner.subscriptions) subscription.unsubscribe();
+          owner.subscriptions = [];
+        }
+        this.localSetsByType.clear();
+      },
+    };
+  }
+
+  /** @internal Installed by the CQRS bridge: how events reach the local CQRS EventBus. */
+  setCqrsDispatch(dispatch: LocalCqrsDispatch): void {
+    this.cqrsDispatch = dispatch;
+  }
+
+  /**
+   * @internal Called by the CQRS publisher: distributes a registered event and dispatches it
+   * locally. A failure to distribute is logged and counted; local handlers run regardless,
+   * as they did before the module was added.
+   */
+  publishFromCqrs(event: object, args: readonly unknown[]): void {
+    const registration = event && eventRegistry.eventOf(event);
+    if (!registration) {
+      const name = event?.constructor?.name ?? typeof event;
+      if (!this.warnedTypes.has(name)) {
+        this.warnedTypes.add(name);
+        this.logger.warn(`${name} has no @DomainEvent(): it is published on this instance only`);
+      }
+      this.cqrsDispatch?.(event, args);
+      return;
+    }
+    try {
+      const done = this.send(event, registration, undefined, args);
+      done?.catch(() => undefined); // handler failures are already logged and counted
+    } catch (error) {
+      this.stats.publishErrors++;
+      this.logger.error(`could not distribute ${registration.name}: ${(error as Error).message}`, (error as Error).stack);
+      this.cqrsDispatch?.(event, args);
+    }
+  }
+
+  /** @internal Called once handlers are registered: subscribes and sends what was held. */
+  async activate(): Promise<void> {
+    for (const set of this.sets.values()) this.subscribeSet(set);
+    this.active = true;
+    const held = this.held;
+    this.held = [];
+    for (const publish of held) {
+      try {
+        this.transport.publish(publish.subject, publish.payload);
+        this.stats.published++;
+        void this.dispatchLocally(publish);
+      } catch (error) {
+        this.stats.publishErrors++;
+        this.logger.error(`could not publish held ${publish.registration.name} ${publish.id}: ${(error as Error).message}`, (error as Error).stack);
+      }
+    }
+    await this.transport.flush();
+    const routes = [...this.sets.values()].map((s) => (s.queue ? `${s.route.id} (group ${s.queue})` : s.route.id));
+    this.logger.log(`instance ${this.instanceId} ready on ${this.transport.status().transport}: ${routes.join(', ') || 'no subscriptions'}`);
+  }
+
+  private send(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined, cqrsArgs: readonly unknown[]): Promise<void> | undefined {
+    const key = options?.key ?? registration.key?.(event);
+    if (key !== undefined) {
+      const problem = tokenProblem(key);
+      if (problem) throw new Error(`${registration.name}: routing key ${JSON.stringify(key)} ${problem}`);
+    }
+    const id = options?.id ?? randomUUID();
+    const time = isoNow();
+    const base = this.subjectBase(registration);
+    const subject = key === undefined ? base : `${base}.${key}`;
+    const payload: string | LocalEnvelope = this.encodeLocally
+      ? this.codec.encode(event, registration, id, time)
+      : { event, id, type: registration.name, source: this.options.source, time, origin: this.options.instanceId };
+    const publish: HeldPublish = { event, registration, subject, key, id, time, payload, cqrsArgs };
+    if (!this.active) {
+      if (this.closing) throw new Error(`cannot publish ${registration.name}: the event bus is shut down`);
+      this.held.push(publish);
+      return undefined;
+    }
+    this.transport.publish(subject, payload);
+    this.stats.published++;
+    return this.dispatchLocally(publish);
+  }
+
+  private dispatchLocally(publish: HeldPublish): Promise<void> | undefined {
+    this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
+    const type = publish.registration.name;
+    const sets = this.localSets(type);
+    if (sets.length === 0) return undefined;
+    const context = new EventContext(publish.id, type, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time);
+    let pending: Promise<unknown>[] | undefined;
+    for (const set of sets) {
+      if (set.route.key !== undefined || set.route.type === undefined) {
+        if (!set.route.matches(type, publish.key)) continue;
+      }
+      const result = this.invoke(set.listeners, publish.event, context);
+      if (result) (pending ??= []).push(result);
+    }
+    if (!pending) return undefined;
+    return pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(() => undefined);
+  }
+
+  private localSets(type: string): ListenerSet[] {
+    let sets = this.localSetsByType.get(type);
+    if (!sets) {
+      sets = [...this.sets.values()].filter((s) => s.queue === undefined && s.route.matchesType(type));
+      this.localSetsByType.set(type, sets);
+    }
+    return sets;
+  }
+
+  private subscribeSet(set: ListenerSet): void {
+    const onMessage = (subject: string, payload: TransportPayload) => this.receive(set, subject, payload);
+    set.subscriptions = set.route.subjects.map((relative) => this.transport.subscribe(this.prefixDot + relative, set.queue, onMessage));
+  }
+
+  private receive(set: ListenerSet, subject: string, payload: TransportPayload): void {
+    const broadcast = set.queue === undefined;
+    let event: object, id: string, type: string, source: string, time: string | undefined, origin: string | undefined;
+    if (payload instanceof Uint8Array) {
+      if (broadcast && this.codec.isOwn(payload)) return;
+      try {
+        ({ event, id, type, source, time, origin } = this.codec.decode(payload));
+      } catch (error) {
+        this.rejectMessage(subject, error as Error);
+        return;
+      }
+    } else {
+      ({ event, id, type, source, time, origin } = payload);
+    }
+    const local = origin === this.options.instanceId;
+    if (broadcast && local) return;
+    this.stats.received++;
+    const base = this.prefixDot + type;
+    const key = subject.length > base.length + 1 && subject.startsWith(base) && subject[base.length] === '.' ? subject.slice(base.length + 1) : undefined;
+    const context = new EventContext(id, type, source, origin, subject, key, local, time);
+    void this.invoke(set.listeners, event, context);
+  }
+
+  private invoke(listeners: readonly Listener[], event: object, context: EventContext): Promise<unknown> | undefined {
+    let pending: Promise<unknown>[] | undefined;
+    for (const listener of listeners) {
+      if (listener.remoteOnly && context.local) continue;
+      try {
+        const result = listener.handler(event, context) as Promise<unknown> | undefined;
+        if (result && typeof result.then === 'function') {
+          (pending ??= []).push(result.then(undefined, (error) => this.handlerFailed(listener, context, error)));
+        }
+      } catch (error) {
+        this.handlerFailed(listener, context, error);
+      }
+    }
+    if (!pending) return undefined;
+    return pending.length === 1 ? pending[0] : Promise.all(pending);
+  }
+
+  private handlerFailed(listener: Listener, context: EventContext, error: unknown): void {
+    this.stats.handlerErrors++;
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.logger.error(`${listener.description} failed on ${context.type} ${context.id}: ${err.message}`, err.stack);
+  }
+
+  private rejectMessage(subject: string, error: Error): void {
+    this.stats.decodeErrors++;
+    if (error instanceof DecodeError) this.logger.warn(`dropped a message on ${subject}: ${error.message}`);
+    else this.logger.error(`dropped a message on ${subject}: ${error.message}`, error.stack);
+  }
+
+  private subjectBase(registration: DomainEventRegistration): string {
+    let base = this.subjectBases.get(registration);
+    if (base === undefined) {
+      base = this.prefixDot + registration.name;
+      this.subjectBases.set(registration, base);
+    }
+    return base;
+  }
+
+  private unregistered(event: unknown): UnregisteredEventError {
+    const name = (event as object | null)?.constructor?.name ?? typeof event;
+    return new UnregisteredEventError(`${name} is not a domain event: decorate its class with @DomainEvent()`);
+  }
+}

@@ -1,0 +1,66 @@
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import { CQRS_EVENTS_HANDLER_METADATA, CQRS_SAGA_METADATA, ON_DOMAIN_EVENT_METADATA } from './constants.js';
+import { CqrsBridge } from './cqrs-bridge.js';
+import { DomainEventBus } from './domain-event-bus.js';
+import { eventRegistry, type Type } from './event-registry.js';
+import type { OnDomainEventMetadata } from './on-domain-event.decorator.js';
+
+/**
+ * Finds the handlers once every module is initialised and subscribes the bus to what they need:
+ * each `@OnDomainEvent` method, and the registered events that CQRS `@EventsHandler` classes
+ * handle (every event when the application has sagas, which may watch any type).
+ * It lives in a non-global module so that its hook runs after CqrsModule has bound its handlers.
+ */
+@Injectable()
+export class DomainEventHandlerLoader implements OnApplicationBootstrap {
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly bus: DomainEventBus,
+    private readonly cqrs: CqrsBridge,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.cqrs.bootstrapLoadedCqrs();
+    const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    for (const wrapper of wrappers) this.loadMethods(wrapper);
+    this.loadCqrsHandlers(wrappers);
+    await this.bus.activate();
+  }
+
+  private loadMethods(wrapper: InstanceWrapper): void {
+    const { instance } = wrapper;
+    if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) return;
+    const prototype = Object.getPrototypeOf(instance);
+    for (const name of this.scanner.getAllMethodNames(prototype)) {
+      const method = instance[name];
+      const metadata: OnDomainEventMetadata[] | undefined = Reflect.getMetadata(ON_DOMAIN_EVENT_METADATA, method);
+      if (!metadata) continue;
+      const description = `${instance.constructor.name}.${name}`;
+      for (const { pattern, options } of metadata) {
+        this.bus.addListener(pattern, { handler: method.bind(instance), description }, options);
+      }
+    }
+  }
+
+  private loadCqrsHandlers(wrappers: InstanceWrapper[]): void {
+    const types = new Set<Type>();
+    let sagas = false;
+    for (const { metatype } of wrappers) {
+      if (!metatype) continue;
+      const handled: Type[] | undefined = Reflect.getMetadata(CQRS_EVENTS_HANDLER_METADATA, metatype);
+      handled?.forEach((type) => types.add(type));
+      if (Reflect.getMetadata(CQRS_SAGA_METADATA, metatype)) sagas = true;
+    }
+    const listener = { handler: this.cqrs.inject, description: 'CQRS EventBus', remoteOnly: true };
+    if (sagas) {
+      this.bus.addListener('>', listener, {});
+      return;
+    }
+    for (const type of types) {
+      if (eventRegistry.eventByType(type)) this.bus.addListener(type, listener, {});
+    }
+  }
+}

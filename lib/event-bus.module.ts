@@ -1,0 +1,72 @@
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { EVENT_BUS_MODULE_OPTIONS, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+import { CqrsBridge } from './cqrs-bridge.js';
+import { DomainEventBus } from './domain-event-bus.js';
+import { DomainEventHandlerLoader } from './domain-event-handler-loader.js';
+import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptionsFactory } from './event-bus-options.js';
+import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
+import type { EventTransport } from './transport/event-transport.js';
+import { defaultMemoryBroker } from './transport/memory-broker.js';
+import { MemoryTransport } from './transport/memory.transport.js';
+import { NatsTransport } from './transport/nats.transport.js';
+
+function createTransport(options: ResolvedEventBusOptions): EventTransport {
+  return options.transport === 'nats'
+    ? new NatsTransport(options.nats)
+    : new MemoryTransport(options.memory.broker ?? defaultMemoryBroker, options.memory.codec);
+}
+
+/** Holds the loader apart from the global module: its bootstrap hook must run after CqrsModule's. */
+@Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader] })
+class DomainEventHandlerLoaderModule {}
+
+const coreProviders: Provider[] = [
+  {
+    provide: RESOLVED_EVENT_BUS_OPTIONS,
+    useFactory: (options: EventBusModuleOptions) => resolveEventBusOptions(options),
+    inject: [EVENT_BUS_MODULE_OPTIONS],
+  },
+  { provide: EVENT_TRANSPORT, useFactory: createTransport, inject: [RESOLVED_EVENT_BUS_OPTIONS] },
+  DomainEventBus,
+  CqrsBridge,
+];
+
+/**
+ * Distributes domain events across the instances of an application. Global: import it once,
+ * in the root module; `DomainEventBus` and the CQRS `EventBus` can then be injected anywhere.
+ */
+@Module({})
+export class EventBusModule {
+  static forRoot(options: EventBusModuleOptions = {}): DynamicModule {
+    return EventBusModule.create([{ provide: EVENT_BUS_MODULE_OPTIONS, useValue: options }]);
+  }
+
+  static forRootAsync(options: EventBusModuleAsyncOptions): DynamicModule {
+    return EventBusModule.create(EventBusModule.asyncOptionsProviders(options), options.imports);
+  }
+
+  private static create(optionsProviders: Provider[], imports: DynamicModule['imports'] = []): DynamicModule {
+    return {
+      module: EventBusModule,
+      global: true,
+      imports: [...imports, DomainEventHandlerLoaderModule],
+      providers: [...optionsProviders, ...coreProviders],
+      exports: [DomainEventBus, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
+    };
+  }
+
+  private static asyncOptionsProviders(options: EventBusModuleAsyncOptions): Provider[] {
+    if (options.useFactory) {
+      return [{ provide: EVENT_BUS_MODULE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] }];
+    }
+    const factory = options.useClass ?? options.useExisting;
+    if (!factory) throw new Error('EventBusModule.forRootAsync() needs useFactory, useClass or useExisting');
+    const fromFactory: Provider = {
+      provide: EVENT_BUS_MODULE_OPTIONS,
+      useFactory: (f: EventBusOptionsFactory) => f.createEventBusOptions(),
+      inject: [factory],
+    };
+    return options.useClass ? [{ provide: options.useClass, useClass: options.useClass }, fromFactory] : [fromFactory];
+  }
+}

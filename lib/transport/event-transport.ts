@@ -1,0 +1,52 @@
+/** An event handed over without encoding (memory transport with the codec off). */
+export interface LocalEnvelope {
+  readonly event: object;
+  readonly id: string;
+  readonly type: string;
+  readonly source: string;
+  readonly time: string;
+  readonly origin: string;
+}
+
+/** Encoded CloudEvents JSON off the wire, or a LocalEnvelope from an in-process publisher. */
+export type TransportPayload = Uint8Array | LocalEnvelope;
+
+export type TransportMessageHandler = (subject: string, payload: TransportPayload) => void;
+
+export interface TransportSubscription {
+  unsubscribe(): void;
+}
+
+export interface TransportStatus {
+  readonly transport: string;
+  readonly connected: boolean;
+  /** The server currently connected to, when the transport has servers. */
+  readonly server?: string;
+  readonly disconnects: number;
+  readonly reconnects: number;
+  readonly lastError?: string;
+}
+
+/**
+ * What the bus needs from a broker: subjects in NATS syntax, broadcast subscriptions and
+ * queue groups (one member per group gets each message). Every transport must pass the
+ * conformance suite in test/transport-conformance.
+ */
+export interface EventTransport {
+  /** True when publish() takes encoded JSON text; false when it takes a LocalEnvelope. */
+  readonly encodes: boolean;
+  connect(): Promise<void>;
+  /** Hands the message to the broker. Throws when the transport is closed. */
+  publish(subject: string, payload: string | LocalEnvelope): void;
+  /** Subscribes to a subject or wildcard pattern; with a queue, as a member of that queue group. */
+  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription;
+  /** Resolves once the broker has processed every subscription and publish made so far. */
+  flush(): Promise<void>;
+  /** Delivers what is in flight, then closes. */
+  close(): Promise<void>;
+  status(): TransportStatus;
+}
+
+export class TransportClosedError extends Error {
+  override readonly name = 'TransportClosedError';
+}

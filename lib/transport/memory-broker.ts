@@ -1,0 +1,110 @@
+import { subjectMatches } from '../subject-pattern.js';
+import type { LocalEnvelope, TransportMessageHandler, TransportPayload } from './event-transport.js';
+
+interface MemorySubscription {
+  readonly pattern: readonly string[];
+  readonly queue: string | undefined;
+  readonly owner: object;
+  readonly handler: TransportMessageHandler;
+  active: boolean;
+}
+
+interface Route {
+  readonly broadcast: MemorySubscription[];
+  readonly groups: MemorySubscription[][];
+}
+
+const MAX_CACHED_SUBJECTS = 10_000;
+const encoder = new TextEncoder();
+
+/**
+ * An in-process NATS: the transports of every application instance in one process meet here.
+ * Delivery is asynchronous, in publish order and unbounded (nothing is dropped); a queue group
+ * gets each message once, round-robin among its members. A publisher's own broadcast
+ * subscriptions are skipped, as the bus would discard its own echo anyway.
+ */
+export class MemoryBroker {
+  private subscriptions: MemorySubscription[] = [];
+  private readonly routes = new Map<string, Route>();
+  private readonly pending: Array<MemorySubscription | string | TransportPayload> = [];
+  private scheduled = false;
+  private nextMember = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  subscribe(subject: string, queue: string | undefined, owner: object, handler: TransportMessageHandler): () => void {
+    const subscription: MemorySubscription = { pattern: subject.split('.'), queue, owner, handler, active: true };
+    this.subscriptions.push(subscription);
+    this.routes.clear();
+    return () => {
+      subscription.active = false;
+      this.subscriptions = this.subscriptions.filter((s) => s !== subscription);
+      this.routes.clear();
+    };
+  }
+
+  publish(subject: string, payload: string | LocalEnvelope, publisher: object): void {
+    const route = this.route(subject);
+    const data: TransportPayload = typeof payload === 'string' ? encoder.encode(payload) : payload;
+    for (const subscription of route.broadcast) {
+      if (subscription.owner !== publisher) this.pending.push(subscription, subject, data);
+    }
+    for (const members of route.groups) {
+      this.pending.push(members[this.nextMember++ % members.length], subject, data);
+    }
+    if (!this.scheduled && this.pending.length > 0) {
+      this.scheduled = true;
+      setImmediate(this.deliver);
+    }
+  }
+
+  /** Resolves once every message published so far has been delivered. */
+  idle(): Promise<void> {
+    if (this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private readonly deliver = (): void => {
+    const batch = this.pending.splice(0, this.pending.length);
+    for (let i = 0; i < batch.length; i += 3) {
+      const subscription = batch[i] as MemorySubscription;
+      if (!subscription.active) continue;
+      try {
+        subscription.handler(batch[i + 1] as string, batch[i + 2] as TransportPayload);
+      } catch {
+        // Handlers report their own failures; one must not stop delivery to the others.
+      }
+    }
+    if (this.pending.length > 0) {
+      setImmediate(this.deliver);
+      return;
+    }
+    this.scheduled = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  };
+
+  private route(subject: string): Route {
+    let route = this.routes.get(subject);
+    if (route) return route;
+    const tokens = subject.split('.');
+    const broadcast: MemorySubscription[] = [];
+    const groups = new Map<string, MemorySubscription[]>();
+    for (const subscription of this.subscriptions) {
+      if (!subjectMatches(subscription.pattern, tokens)) continue;
+      if (subscription.queue === undefined) broadcast.push(subscription);
+      else {
+        const members = groups.get(subscription.queue);
+        if (members) members.push(subscription);
+        else groups.set(subscription.queue, [subscription]);
+      }
+    }
+    route = { broadcast, groups: [...groups.values()] };
+    if (this.routes.size >= MAX_CACHED_SUBJECTS) this.routes.clear();
+    this.routes.set(subject, route);
+    return route;
+  }
+}
+
+/** The broker of application instances that name none. */
+export const defaultMemoryBroker = new MemoryBroker();

@@ -1,0 +1,52 @@
+import type { MemoryBroker } from './memory-broker.js';
+import {
+  TransportClosedError,
+  type EventTransport,
+  type LocalEnvelope,
+  type TransportMessageHandler,
+  type TransportStatus,
+  type TransportSubscription,
+} from './event-transport.js';
+
+/** The default transport: instances in one process share a MemoryBroker; nothing leaves the process. */
+export class MemoryTransport implements EventTransport {
+  private readonly unsubscribers = new Set<() => void>();
+  private closed = false;
+
+  constructor(
+    private readonly broker: MemoryBroker,
+    readonly encodes: boolean,
+  ) {}
+
+  async connect(): Promise<void> {}
+
+  publish(subject: string, payload: string | LocalEnvelope): void {
+    if (this.closed) throw new TransportClosedError('the memory transport is closed');
+    this.broker.publish(subject, payload, this);
+  }
+
+  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription {
+    if (this.closed) throw new TransportClosedError('the memory transport is closed');
+    const unsubscribe = this.broker.subscribe(subject, queue, this, handler);
+    this.unsubscribers.add(unsubscribe);
+    return {
+      unsubscribe: () => {
+        if (this.unsubscribers.delete(unsubscribe)) unsubscribe();
+      },
+    };
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.broker.idle();
+    for (const unsubscribe of this.unsubscribers) unsubscribe();
+    this.unsubscribers.clear();
+  }
+
+  status(): TransportStatus {
+    return { transport: 'memory', connected: !this.closed, disconnects: 0, reconnects: 0 };
+  }
+}

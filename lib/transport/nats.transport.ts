@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { Logger } from '@nestjs/common';
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
+import type { ResolvedNatsOptions } from '../resolve-options.js';
+import {
+  TransportClosedError,
+  type EventTransport,
+  type TransportMessageHandler,
+  type TransportStatus,
+  type TransportSubscription,
+} from './event-transport.js';
+
+export class NatsConnectError extends Error {
+  override readonly name = 'NatsConnectError';
+}
+
+/** The NATS connection options for resolved settings (auth, TLS, reconnect forever by default). */
+export function natsConnectionOptions(options: ResolvedNatsOptions): ConnectionOptions {
+  const connection: ConnectionOptions = {
+    servers: options.servers,
+    name: options.name,
+    timeout: options.connectTimeoutMs,
+    reconnectTimeWait: options.reconnectTimeWaitMs,
+    maxReconnectAttempts: options.maxReconnectAttempts,
+    token: options.token,
+    user: options.user,
+    pass: options.password,
+  };
+  if (options.credsFile) connection.authenticator = credsAuthenticator(readFileSync(options.credsFile));
+  if (options.nkeySeed) connection.authenticator = nkeyAuthenticator(new TextEncoder().encode(options.nkeySeed));
+  if (options.tls) connection.tls = { ...options.tls };
+  return connection;
+}
+
+/**
+ * Core NATS: at-most-once broadcast and queue groups. Publishes go straight to the client's
+ * buffer with no headers (the origin tag is inside the body); while reconnecting, the client
+ * buffers them and sends them once the connection is back.
+ */
+export class NatsTransport implements EventTransport {
+  readonly encodes = true;
+  private readonly logger = new Logger('EventBus:NATS');
+  private connection?: NatsConnection;
+  private connected = false;
+  private disconnects = 0;
+  private reconnects = 0;
+  private lastError?: string;
+
+  constructor(private readonly options: ResolvedNatsOptions) {}
+
+  async connect(): Promise<void> {
+    const servers = this.options.servers.join(',');
+    try {
+      this.connection = await connect(natsConnectionOptions(this.options));
+    } catch (error) {
+      throw new NatsConnectError(`cannot connect to NATS at ${servers}: ${(error as Error).message}`, { cause: error });
+    }
+    this.connected = true;
+    this.logger.log(`connected to ${this.connection.getServer()}`);
+    void this.watch(this.connection);
+  }
+
+  publish(subject: string, payload: string): void {
+    const connection = this.connection;
+    if (!connection || connection.isClosed() || connection.isDraining()) {
+      throw new TransportClosedError(`cannot publish to ${subject}: the NATS connection is ${connection ? 'closed' : 'not open'}`);
+    }
+    connection.publish(subject, payload);
+  }
+
+  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription {
+    const connection = this.connection;
+    if (!connection || connection.isClosed()) throw new TransportClosedError(`cannot subscribe to ${subject}: the NATS connection is closed`);
+    const subscription: Subscription = connection.subscribe(subject, {
+      queue,
+      callback: (error, message) => {
+        if (error) {
+          this.lastError = error.message;
+          this.logger.error(`subscription ${subject}: ${error.message}`, error.stack);
+          return;
+        }
+        handler(message.subject, message.data);
+      },
+    });
+    return { unsubscribe: () => subscription.unsubscribe() };
+  }
+
+  async flush(): Promise<void> {
+    await this.connection?.flush();
+  }
+
+  /** Stops new deliveries, lets the ones received run, flushes what was published, and closes. */
+  async close(): Promise<void> {
+    const connection = this.connection;
+    if (!connection || connection.isClosed()) return;
+    try {
+      if (!connection.isDraining()) await connection.drain();
+    } catch (error) {
+      this.logger.warn(`drain failed (${(error as Error).message}); closing`);
+      await connection.close();
+    }
+    this.connected = false;
+  }
+
+  status(): TransportStatus {
+    return {
+      transport: 'nats',
+      connected: this.connected && !!this.connection && !this.connection.isClosed(),
+      server: this.connection?.getServer(),
+      disconnects: this.disconnects,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
+    };
+  }
+
+  private async watch(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) {
+      switch (status.type) {
+        case 'disconnect':
+          this.connected = false;
+          this.disconnects++;
+          this.logger.warn(`disconnected from ${status.server}; reconnecting (publishes are buffered meanwhile)`);
+          break;
+        case 'reconnect':
+          this.connected = true;
+          this.reconnects++;
+          this.logger.log(`reconnected to ${status.server}`);
+          break;
+        case 'error':
+          this.lastError = status.error.message;
+          this.logger.error(`server error: ${status.error.message}`, status.error.stack);
+          break;
+        case 'slowConsumer':
+          this.lastError = `slow consumer on ${status.sub.getSubject()}`;
+          this.logger.error(`slow consumer on ${status.sub.getSubject()}: messages are being dropped`);
+          break;
+        case 'staleConnection':
+          this.logger.warn('stale connection: the server stopped answering pings');
+          break;
+      }
+    }
+    this.connected = false;
+    const closedWith = await connection.closed();
+    if (closedWith instanceof Error) {
+      this.lastError = closedWith.message;
+      this.logger.error(`connection closed: ${closedWith.message}`, closedWith.stack);
+    }
+  }
+}
