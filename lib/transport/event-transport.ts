@@ -30,7 +30,7 @@ export interface TransportStatus {
 /**
  * What the bus needs from a broker: subjects in NATS syntax, broadcast subscriptions and
  * queue groups (one member per group gets each message). Every transport must pass the
- * conformance suite in test/transport-conformance.
+ * conformance suite in test/transport.
  */
 export interface EventTransport {
   /** True when publish() takes encoded JSON text; false when it takes a LocalEnvelope. */

@@ -1,0 +1,176 @@
+import type { InstanceAppOptions } from '../fixtures/instance-app.js';
+import type { HandlerRecord } from '../support/instance-protocol.js';
+import { eventually, type Instance } from '../support/instances.js';
+
+/** Starts one instance of the cluster under test; every instance of one suite shares a broker. */
+export type StartInstance = (name: string, options?: Omit<InstanceAppOptions, 'bus'>) => Promise<Instance>;
+
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+/** Event ids a handler saw for events whose id starts with `prefix`, sorted (duplicates kept). */
+function seen(records: HandlerRecord[], handler: string, prefix: string): string[] {
+  return records
+    .filter((r) => r.handler === handler && r.eventId.startsWith(`${prefix}-`))
+    .map((r) => r.eventId)
+    .sort();
+}
+
+const sorted = (list: string[]) => [...list].sort();
+
+/**
+ * The behaviour every transport must give the application: run against the memory transport
+ * (instances in one process) and NATS (instances as separate processes).
+ */
+export function describeEventBusBehaviour(name: string, startInstance: StartInstance): void {
+  describe(`event bus behaviour over ${name}`, () => {
+    let cluster: Instance[] = [];
+    let a: Instance, b: Instance, c: Instance;
+    let sentinels = 0;
+
+    beforeAll(async () => {
+      cluster = await Promise.all(['a', 'b', 'c'].map((n) => startInstance(n)));
+      [a, b, c] = cluster;
+    });
+
+    afterAll(() => Promise.all(cluster.map((i) => i.close())));
+
+    /** Every instance publishes a tick and waits until every instance saw all of them: what was sent before has arrived. */
+    async function settle(instances = cluster): Promise<void> {
+      const tick = `settle${sentinels++}`;
+      await Promise.all(instances.map((i) => i.send({ cmd: 'publish', type: 'GameTick', ids: [`${tick}-${i.name}`] })));
+      await eventually(async () => {
+        for (const i of instances) expect(seen(await i.records(), 'controller:tick', tick)).toHaveLength(instances.length);
+      });
+    }
+
+    async function allRecords(instances = cluster): Promise<HandlerRecord[][]> {
+      return Promise.all(instances.map((i) => i.records()));
+    }
+
+    it('runs each handler once per event on every instance, publisher included, with rebuilt class instances', async () => {
+      const room1 = ids('enter', 10);
+      const room2 = ids('enter2', 10);
+      await a.send({ cmd: 'publish', type: 'PlayerEnteredRoom', ids: room1, room: 'room-1' });
+      await a.send({ cmd: 'publish', type: 'PlayerEnteredRoom', ids: room2, room: 'room-2' });
+      const aId = (await a.status()).instanceId;
+      await eventually(async () => {
+        for (const records of await allRecords()) expect(seen(records, 'enter:all', 'enter')).toHaveLength(10);
+      });
+      await settle();
+      for (const [index, records] of (await allRecords()).entries()) {
+        expect(seen(records, 'enter:all', 'enter')).toEqual(sorted(room1));
+        expect(seen(records, 'enter:all', 'enter2')).toEqual(sorted(room2));
+        expect(seen(records, 'enter:room-1', 'enter')).toEqual(sorted(room1));
+        expect(seen(records, 'enter:room-1', 'enter2')).toEqual([]);
+        expect(seen(records, 'pattern:>', 'enter')).toEqual(sorted(room1));
+        expect(seen(records, 'pattern:*.room-1', 'enter')).toEqual(sorted(room1));
+        expect(seen(records, 'pattern:*.room-1', 'enter2')).toEqual([]);
+        expect(seen(records, 'pattern:*', 'enter')).toEqual([]);
+        const mine = records.filter((r) => r.eventId.startsWith('enter'));
+        expect(mine.every((r) => r.intact)).toBe(true);
+        expect(mine.every((r) => r.origin === aId && r.local === (index === 0))).toBe(true);
+        const first = mine.find((r) => r.eventId === 'enter-0' && r.handler === 'enter:all')!;
+        expect(first).toMatchObject({ type: 'PlayerEnteredRoom', key: 'room-1', subject: 'events.domain.PlayerEnteredRoom.room-1' });
+      }
+    });
+
+    it('delivers unkeyed events to controllers, CQRS handlers and "*" patterns; failing handlers stop nothing', async () => {
+      const ticks = ids('tick', 5);
+      const before = await Promise.all(cluster.map(async (i) => (await i.status()).stats.handlerErrors));
+      await b.send({ cmd: 'publish', type: 'GameTick', ids: ticks });
+      await eventually(async () => {
+        for (const records of await allRecords()) expect(seen(records, 'cqrs', 'tick')).toHaveLength(5);
+      });
+      await settle();
+      const everywhere = await allRecords();
+      for (const records of everywhere) {
+        for (const handler of ['controller:tick', 'pattern:*', 'pattern:>', 'throws', 'rejects', 'cqrs']) {
+          expect([handler, seen(records, handler, 'tick')]).toEqual([handler, ticks]);
+        }
+      }
+      expect(everywhere.flatMap((r) => seen(r, 'group:audit', 'tick')).sort()).toEqual(ticks);
+      const after = await Promise.all(cluster.map(async (i) => (await i.status()).stats.handlerErrors));
+      after.forEach((errors, i) => expect(errors - before[i]).toBeGreaterThanOrEqual(10));
+    });
+
+    it('runs a group handler on exactly one instance per event, and every event somewhere', async () => {
+      const orders = ids('order', 30);
+      await Promise.all(cluster.map((i, n) => i.send({ cmd: 'publish', type: 'OrderPlaced', ids: orders.slice(n * 10, n * 10 + 10) })));
+      await eventually(async () => {
+        expect((await allRecords()).flatMap((r) => seen(r, 'group:billing', 'order'))).toHaveLength(30);
+      });
+      await settle();
+      const everywhere = await allRecords();
+      expect(everywhere.flatMap((r) => seen(r, 'group:billing', 'order')).sort()).toEqual(sorted(orders));
+      expect(everywhere.flatMap((r) => seen(r, 'group:audit', 'order')).sort()).toEqual(sorted(orders));
+      for (const records of everywhere) expect(seen(records, 'cqrs', 'order')).toEqual(sorted(orders));
+    });
+
+    it('distributes what goes through the CQRS EventBus: publish, publishAll and AggregateRoot.commit()', async () => {
+      await c.send({ cmd: 'publish', type: 'OrderPlaced', ids: ids('viaPublish', 3), via: 'cqrs' });
+      await c.send({ cmd: 'publish', type: 'OrderPlaced', ids: ids('viaAll', 3), via: 'cqrs-all' });
+      await c.send({ cmd: 'publish', type: 'OrderPlaced', ids: ids('viaCommit', 3), via: 'aggregate' });
+      await eventually(async () => {
+        for (const records of await allRecords()) expect(seen(records, 'cqrs', 'viaCommit')).toHaveLength(3);
+      });
+      await settle();
+      const everywhere = await allRecords();
+      for (const prefix of ['viaPublish', 'viaAll', 'viaCommit']) {
+        for (const records of everywhere) expect(seen(records, 'cqrs', prefix)).toEqual(ids(prefix, 3));
+        expect(everywhere.flatMap((r) => seen(r, 'group:billing', prefix)).sort()).toEqual(ids(prefix, 3));
+      }
+    });
+
+    it('subscribes at run time to one key, and stops on unsubscribe', async () => {
+      await b.send({ cmd: 'subscribe', name: 'room7', pattern: 'PlayerEnteredRoom', key: 'room-7' });
+      await a.send({ cmd: 'subscribe', name: 'room7', pattern: 'PlayerEnteredRoom', key: 'room-7' });
+      await settle();
+      await a.send({ cmd: 'publish', type: 'PlayerEnteredRoom', ids: ['dyn-0'], room: 'room-7' });
+      await a.send({ cmd: 'publish', type: 'PlayerEnteredRoom', ids: ['dyn-1'], room: 'room-8' });
+      await eventually(async () => expect(seen(await b.records(), 'dyn:room7', 'dyn')).toEqual(['dyn-0']));
+      await b.send({ cmd: 'unsubscribe', name: 'room7' });
+      await a.send({ cmd: 'publish', type: 'PlayerEnteredRoom', ids: ['dyn-2'], room: 'room-7' });
+      await settle();
+      expect(seen(await a.records(), 'dyn:room7', 'dyn')).toEqual(['dyn-0', 'dyn-2']);
+      expect(seen(await b.records(), 'dyn:room7', 'dyn')).toEqual(['dyn-0']);
+      expect(seen(await c.records(), 'dyn:room7', 'dyn')).toEqual([]);
+      expect(seen(await b.records(), 'enter:all', 'dyn')).toEqual(['dyn-0', 'dyn-1', 'dyn-2']);
+    });
+
+    it('shares a run-time group subscription among instances', async () => {
+      await Promise.all(cluster.map((i) => i.send({ cmd: 'subscribe', name: 'workers', pattern: 'OrderPlaced', group: 'workers' })));
+      await settle();
+      const jobs = ids('job', 12);
+      await b.send({ cmd: 'publish', type: 'OrderPlaced', ids: jobs });
+      await eventually(async () => expect((await allRecords()).flatMap((r) => seen(r, 'dyn:workers', 'job'))).toHaveLength(12));
+      await settle();
+      expect((await allRecords()).flatMap((r) => seen(r, 'dyn:workers', 'job')).sort()).toEqual(sorted(jobs));
+    });
+
+    it('rejects publishing a class without @DomainEvent', async () => {
+      expect(await a.send({ cmd: 'publishUnregistered' })).toMatch(/^UnregisteredEventError: LocalOnlyEvent is not a domain event/);
+    });
+
+    it('works for an instance that does not import CqrsModule, and keeps events it publishes while bootstrapping', async () => {
+      const d = await startInstance('d', { importCqrs: false, bootPublishId: 'boot-0' });
+      try {
+        const four = [...cluster, d];
+        await eventually(async () => {
+          for (const records of await allRecords(four)) expect(seen(records, 'cqrs', 'boot')).toEqual(['boot-0']);
+        });
+        await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['fromA-0'] });
+        await d.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['fromD-0'], via: 'cqrs' });
+        await settle(four);
+        const everywhere = await allRecords(four);
+        for (const records of everywhere) {
+          expect(seen(records, 'cqrs', 'boot')).toEqual(['boot-0']);
+          expect(seen(records, 'cqrs', 'fromA')).toEqual(['fromA-0']);
+          expect(seen(records, 'cqrs', 'fromD')).toEqual(['fromD-0']);
+        }
+        expect(everywhere.flatMap((r) => seen(r, 'group:billing', 'boot'))).toEqual(['boot-0']);
+      } finally {
+        await d.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,27 @@
+/** Commands the behaviour suites send to an application instance, in-process or over IPC. */
+export type FixtureEventType = 'PlayerEnteredRoom' | 'OrderPlaced' | 'GameTick';
+
+export type InstanceCommand =
+  | { cmd: 'publish'; type: FixtureEventType; ids: string[]; room?: string; via?: 'domain' | 'cqrs' | 'cqrs-all' | 'aggregate' }
+  | { cmd: 'publishUnregistered' }
+  | { cmd: 'subscribe'; name: string; pattern: string; key?: string; group?: string }
+  | { cmd: 'unsubscribe'; name: string }
+  | { cmd: 'records' }
+  | { cmd: 'status' }
+  | { cmd: 'close' };
+
+/** One handler call, as seen by the instance that ran it. */
+export interface HandlerRecord {
+  handler: string;
+  type: string;
+  /** The id field of the domain event (playerId, orderId, tick id). */
+  eventId: string;
+  key: string | undefined;
+  subject: string;
+  local: boolean;
+  origin: string | undefined;
+  /** The event is an instance of its class, with its Dates, value objects and bigints rebuilt. */
+  intact: boolean;
+}
+
+export type InstanceReply = { ok: true; value?: unknown } | { ok: false; error: string };
