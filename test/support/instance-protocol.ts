@@ -2,12 +2,14 @@
 export type FixtureEventType = 'PlayerEnteredRoom' | 'OrderPlaced' | 'GameTick';
 
 export type InstanceCommand =
-  | { cmd: 'publish'; type: FixtureEventType; ids: string[]; room?: string; via?: 'domain' | 'cqrs' | 'cqrs-all' | 'aggregate' }
+  | { cmd: 'publish'; type: FixtureEventType; ids: string[]; room?: string; via?: 'domain' | 'cqrs' | 'cqrs-all' | 'aggregate'; intervalMs?: number }
   | { cmd: 'publishUnregistered' }
   | { cmd: 'subscribe'; name: string; pattern: string; key?: string; group?: string }
   | { cmd: 'unsubscribe'; name: string }
   | { cmd: 'records' }
   | { cmd: 'status' }
+  /** Whether anything reached Object.prototype in this process. */
+  | { cmd: 'polluted' }
   | { cmd: 'close' };
 
 /** One handler call, as seen by the instance that ran it. */

@@ -1,0 +1,132 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { HandlerRecord } from '../support/instance-protocol.js';
+import { ChildProcessInstance, eventually } from '../support/instances.js';
+import { freePort, NatsServer } from '../support/nats-server.js';
+
+const seen = (records: HandlerRecord[], handler: string, prefix: string) =>
+  records.filter((r) => r.handler === handler && r.eventId.startsWith(`${prefix}-`)).map((r) => r.eventId);
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+describe('core NATS in production conditions (instances as separate processes)', () => {
+  let server: NatsServer;
+  const running: ChildProcessInstance[] = [];
+
+  const start = async (name: string, env: Record<string, string> = {}) => {
+    const instance = await ChildProcessInstance.start(name, {
+      EVENT_BUS_TRANSPORT: 'nats',
+      NATS_URL: server.url,
+      NATS_RECONNECT_TIME_WAIT_MS: '100',
+      ...env,
+    });
+    running.push(instance);
+    return instance;
+  };
+
+  beforeEach(async () => {
+    server = await NatsServer.start();
+  });
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((i) => i.close()));
+    await server.dispose();
+  });
+
+  it('survives a server restart mid-stream: reconnects by itself and keeps delivering', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    const stream = ids('stream', 300);
+    const publishing = a.send({ cmd: 'publish', type: 'OrderPlaced', ids: stream, intervalMs: 10 });
+    await eventually(async () => expect(seen(await b.records(), 'cqrs', 'stream').length).toBeGreaterThan(20));
+    await server.kill();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.restart();
+    await publishing;
+    await eventually(async () => {
+      for (const instance of [a, b]) expect((await instance.status()).transport).toMatchObject({ connected: true, reconnects: 1, disconnects: 1 });
+    });
+    const after = ids('after', 50);
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: after });
+    await eventually(async () => expect(seen(await b.records(), 'cqrs', 'after')).toEqual(after));
+    const received = seen(await b.records(), 'cqrs', 'stream');
+    expect(new Set(received).size).toBe(received.length); // at most once
+    expect(received.slice(-50)).toEqual(stream.slice(-50)); // the stream went on after the restart
+  });
+
+  it('logs, counts and survives malformed, foreign-typed and hostile messages; accepts foreign CloudEvents of registered types', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    const raw: NatsConnection = await connect({ servers: server.url });
+    try {
+      const hostile = [
+        'not json',
+        '[1,2]',
+        '"a string"',
+        'null',
+        '{"specversion":"1.0","type":"OrderPlaced"}',
+        '{"specversion":"1.0","id":"x1","type":"NoSuchEvent","data":{}}',
+        '{"specversion":"1.0","id":"x2","type":"OrderPlaced","data":"text"}',
+        '{"specversion":"1.0","id":"x3","type":"OrderPlaced","data":{"orderId":"evil-1"},"datatypes":"{\\"/__proto__/polluted\\":\\"Date\\"}"}',
+        '{"specversion":"1.0","id":"x4","type":"OrderPlaced","data":{"orderId":"evil-2","at":"yesterday"},"datatypes":"{\\"/at\\":\\"Date\\"}"}',
+      ];
+      for (const body of hostile) raw.publish('events.domain.OrderPlaced', body);
+      // Decodes: the "__proto__" key is data, never a prototype.
+      raw.publish('events.domain.OrderPlaced', '{"specversion":"1.0","id":"x5","type":"OrderPlaced","data":{"orderId":"proto-0","total":42,"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}}');
+      // What a Go or Python service would send: no origin, no datatypes.
+      raw.publish(
+        'events.domain.OrderPlaced',
+        JSON.stringify({
+          specversion: '1.0', id: 'go-1', source: '/billing-go', type: 'OrderPlaced', time: '2026-11-24T10:00:00Z',
+          datacontenttype: 'application/json', data: { orderId: 'foreign-0', total: 42 },
+        }),
+      );
+      await raw.flush();
+
+      for (const instance of [a, b]) {
+        const records = await eventually(async () => {
+          const r = await instance.records();
+          expect(seen(r, 'cqrs', 'proto')).toEqual(['proto-0']);
+          expect(seen(r, 'cqrs', 'foreign')).toEqual(['foreign-0']);
+          return r;
+        });
+        expect(seen(records, 'cqrs', 'evil')).toEqual([]);
+        expect(records.filter((r) => r.eventId === 'proto-0' || r.eventId === 'foreign-0').every((r) => r.intact)).toBe(true);
+        const foreign = records.find((r) => r.handler === 'pattern:*' && r.eventId === 'foreign-0')!;
+        expect(foreign).toMatchObject({ local: false, type: 'OrderPlaced', subject: 'events.domain.OrderPlaced' });
+        expect(foreign.origin).toBeUndefined();
+        expect(await instance.send({ cmd: 'polluted' })).toBe(false);
+        expect((await instance.status()).stats.decodeErrors).toBeGreaterThanOrEqual(hostile.length);
+      }
+      // Still healthy: later events flow.
+      await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['later-0'] });
+      await eventually(async () => expect(seen(await b.records(), 'cqrs', 'later')).toEqual(['later-0']));
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it.each([
+    ['close()', (instance: ChildProcessInstance) => instance.close()],
+    ['SIGTERM', (instance: ChildProcessInstance) => {
+      const exited = new Promise((resolve) => instance.child.once('exit', resolve));
+      instance.kill('SIGTERM');
+      return exited;
+    }],
+  ])('loses nothing already published when a publisher stops cleanly (%s)', async (_how, stop) => {
+    const [a, b] = [await start('a'), await start('b')];
+    const burst = ids('burst', 5_000);
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: burst });
+    await stop(a);
+    await eventually(async () => expect(seen(await b.records(), 'cqrs', 'burst')).toHaveLength(burst.length));
+  });
+
+  it('refuses to start, naming the server, when NATS is unreachable', async () => {
+    const url = `nats://127.0.0.1:${await freePort()}`;
+    const { code, stderr } = await ChildProcessInstance.failToStart({ EVENT_BUS_TRANSPORT: 'nats', NATS_URL: url, NATS_CONNECT_TIMEOUT_MS: '1000' });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(`cannot connect to NATS at ${url}`);
+  });
+
+  it('refuses to start, naming the variable, on a bad setting', async () => {
+    const { code, stderr } = await ChildProcessInstance.failToStart({ EVENT_BUS_TRANSPORT: 'kafka' });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('environment variable EVENT_BUS_TRANSPORT: expected "memory" or "nats", got "kafka"');
+  });
+});
