@@ -1,0 +1,135 @@
+import 'reflect-metadata';
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { ModulesContainer, NestFactory } from '@nestjs/core';
+import { CqrsModule, EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
+import {
+  DomainEvent,
+  DomainEventBus,
+  EventBusModule,
+  MemoryBroker,
+  OnDomainEvent,
+  RESOLVED_EVENT_BUS_OPTIONS,
+  type EventBusModuleOptions,
+  type EventContext,
+  type ResolvedEventBusOptions,
+} from '../../lib/index.js';
+
+@DomainEvent('ModuleSpecEvent')
+class ModuleSpecEvent {
+  constructor(readonly n: number) {}
+}
+
+class NotADomainEvent {}
+
+const calls: string[] = [];
+
+@Injectable()
+class Handlers {
+  @OnDomainEvent(ModuleSpecEvent)
+  on(event: ModuleSpecEvent, context: EventContext) {
+    calls.push(`on:${event.n}:${context.local}`);
+  }
+}
+
+@EventsHandler(ModuleSpecEvent, NotADomainEvent)
+class CqrsHandler implements IEventHandler<object> {
+  handle(event: object) {
+    calls.push(`cqrs:${event instanceof ModuleSpecEvent ? event.n : event.constructor.name}`);
+  }
+}
+
+@Injectable()
+class OptionsFactory {
+  createEventBusOptions(): EventBusModuleOptions {
+    return { instanceId: 'from-class', memory: { broker: new MemoryBroker() } };
+  }
+}
+
+@Module({ providers: [OptionsFactory], exports: [OptionsFactory] })
+class ConfigModule {}
+
+async function boot(imports: NonNullable<Parameters<typeof Module>[0]['imports']>): Promise<INestApplicationContext> {
+  @Module({ imports, providers: [Handlers, CqrsHandler] })
+  class AppModule {}
+  return NestFactory.createApplicationContext(AppModule, { logger: false });
+}
+
+function eventBuses(app: INestApplicationContext): Set<unknown> {
+  const buses = new Set<unknown>();
+  for (const moduleRef of app.get(ModulesContainer).values()) {
+    const wrapper = moduleRef.providers.get(EventBus);
+    if (wrapper?.instance) buses.add(wrapper.instance);
+  }
+  return buses;
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('EventBusModule', () => {
+  let app: INestApplicationContext | undefined;
+  beforeEach(() => calls.splice(0));
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  it.each([
+    ['with CqrsModule.forRoot() imported by the application', true],
+    ['without CqrsModule', false],
+  ])('has exactly one CQRS EventBus, %s, and runs each handler once', async (_case, importCqrs) => {
+    const bus = EventBusModule.forRoot({ memory: { broker: new MemoryBroker(), codec: true } });
+    app = await boot(importCqrs ? [CqrsModule.forRoot(), bus] : [bus]);
+    expect(eventBuses(app).size).toBe(1);
+    await app.get(DomainEventBus).publish(new ModuleSpecEvent(1));
+    app.get(EventBus, { strict: false }).publish(new ModuleSpecEvent(2));
+    await settle();
+    expect(calls.sort()).toEqual(['cqrs:1', 'cqrs:2', 'on:1:true', 'on:2:true']);
+  });
+
+  it.each([
+    ['useFactory', { imports: [ConfigModule], inject: [OptionsFactory], useFactory: (f: OptionsFactory) => ({ ...f.createEventBusOptions(), instanceId: 'from-factory' }) }, 'from-factory'],
+    ['useClass', { useClass: OptionsFactory }, 'from-class'],
+    ['useExisting', { imports: [ConfigModule], useExisting: OptionsFactory }, 'from-class'],
+  ])('forRootAsync with %s', async (_how, options, instanceId) => {
+    app = await boot([EventBusModule.forRootAsync(options)]);
+    expect(app.get<ResolvedEventBusOptions>(RESOLVED_EVENT_BUS_OPTIONS).instanceId).toBe(instanceId);
+    expect(app.get(DomainEventBus).status()).toMatchObject({ instanceId, ready: true, transport: { transport: 'memory', connected: true } });
+  });
+
+  it('rejects forRootAsync without a factory', () => {
+    expect(() => EventBusModule.forRootAsync({})).toThrow('needs useFactory, useClass or useExisting');
+  });
+
+  it('keeps an event without @DomainEvent local when it goes through CQRS, and rejects it from DomainEventBus', async () => {
+    app = await boot([EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })]);
+    app.get(EventBus, { strict: false }).publish(new NotADomainEvent());
+    await settle();
+    expect(calls).toEqual(['cqrs:NotADomainEvent']);
+    await expect(app.get(DomainEventBus).publish(new NotADomainEvent())).rejects.toThrow('NotADomainEvent is not a domain event: decorate its class with @DomainEvent()');
+    await expect(app.get(DomainEventBus).publishAll([new ModuleSpecEvent(3), new NotADomainEvent()])).rejects.toThrow('NotADomainEvent');
+    await settle();
+    expect(calls).toEqual(['cqrs:NotADomainEvent']); // publishAll sent nothing
+  });
+
+  it('rejects a routing key that is not a subject token, and publishing after shutdown', async () => {
+    app = await boot([EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })]);
+    const bus = app.get(DomainEventBus);
+    await expect(bus.publish(new ModuleSpecEvent(4), { key: 'a.b' })).rejects.toThrow('routing key "a.b" must not contain');
+    await app.close();
+    app = undefined;
+    await expect(bus.publish(new ModuleSpecEvent(5))).rejects.toThrow('the event bus is shut down');
+  });
+
+  it('fails at startup for a handler of an unregistered name', async () => {
+    @Injectable()
+    class Misnamed {
+      @OnDomainEvent('NoSuchEvent')
+      on() {}
+    }
+    @Module({ imports: [EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })], providers: [Misnamed] })
+    class BadModule {}
+    await expect(NestFactory.createApplicationContext(BadModule, { logger: false, abortOnError: false })).rejects.toThrow(
+      'Misnamed.on: no @DomainEvent class is registered as "NoSuchEvent"',
+    );
+  });
+});
