@@ -8,7 +8,15 @@ import { eventRegistry, type DomainEventRegistration } from './event-registry.js
 import { EventRoute, type EventPattern } from './event-route.js';
 import { isoNow } from './iso-clock.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
-import type { EventTransport, LocalEnvelope, TransportPayload, TransportStatus, TransportSubscription } from './transport/event-transport.js';
+import type {
+  DeliveryOptions,
+  EventTransport,
+  LocalEnvelope,
+  StartPosition,
+  TransportPayload,
+  TransportStatus,
+  TransportSubscription,
+} from './transport/event-transport.js';
 import { tokenProblem } from './wire-name.js';
 
 export type DomainEventHandler<T = any> = (event: T, context: EventContext) => unknown;
@@ -25,6 +33,12 @@ export interface SubscribeOptions {
   key?: string;
   /** Queue group: each event runs on exactly one instance of the group. */
   group?: string;
+  /** JetStream: deliveries before the event goes to the dead letters (default: the module's retry.attempts). */
+  attempts?: number;
+  /** JetStream: where a new subscription starts: new events only (default), the whole stream, or a time. */
+  start?: StartPosition;
+  /** JetStream: handle the events one at a time, in stream order, so each routing key in order. */
+  ordered?: boolean;
 }
 
 export interface EventSubscription {
@@ -53,6 +67,9 @@ interface Listener {
 interface ListenerSet {
   readonly route: EventRoute;
   readonly queue: string | undefined;
+  readonly delivery: DeliveryOptions;
+  /** Event id -> listeners that already succeeded, while the event awaits redelivery after a failure. */
+  readonly succeeded: Map<string, Set<Listener>>;
   listeners: readonly Listener[];
   subscriptions: TransportSubscription[];
 }
@@ -70,6 +87,14 @@ interface HeldPublish {
 
 const RESOLVED = Promise.resolve();
 const NO_ARGS: readonly unknown[] = [];
+const ignore = () => undefined;
+/** Events awaiting redelivery whose partial success a set remembers; past this the oldest are forgotten. */
+const MAX_REMEMBERED_RETRIES = 10_000;
+
+function sameDelivery(a: DeliveryOptions, b: DeliveryOptions): boolean {
+  const start = (s: StartPosition) => (s instanceof Date ? s.getTime() : s);
+  return a.attempts === b.attempts && a.ordered === b.ordered && start(a.start) === start(b.start);
+}
 
 export class UnregisteredEventError extends Error {
   override readonly name = 'UnregisteredEventError';
@@ -85,6 +110,12 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('EventBus');
   private readonly codec: EventCodec;
   private readonly encodeLocally: boolean;
+  /**
+   * Whether this instance runs its handlers for what it publishes itself, skipping its own copy from
+   * the transport. A redelivering (durable) transport delivers the publisher its own events instead,
+   * so that its handlers are acked, retried and dead-lettered like everyone else's.
+   */
+  private readonly dispatchOwnEvents: boolean;
   private readonly prefixDot: string;
   private readonly sets = new Map<string, ListenerSet>();
   /** Broadcast listener sets that may match a type, for events published here; rebuilt on change. */
@@ -103,6 +134,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   ) {
     this.codec = new EventCodec(eventRegistry, options.instanceId, options.source);
     this.encodeLocally = transport.encodes || options.memory.codec;
+    this.dispatchOwnEvents = !transport.redelivers;
     this.prefixDot = `${options.subjectPrefix}.`;
   }
 
@@ -131,7 +163,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     const registration = event && eventRegistry.eventOf(event);
     if (!registration) return Promise.reject(this.unregistered(event));
     try {
-      return this.send(event, registration, options, NO_ARGS) ?? RESOLVED;
+      return this.send(event, registration, options, NO_ARGS);
     } catch (error) {
       this.stats.publishErrors++;
       return Promise.reject(error);
@@ -166,12 +198,18 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
       if (problem) throw new Error(`${listener.description}: group ${JSON.stringify(options.group)} ${problem}`);
     }
     const route = EventRoute.of(pattern, options.key, eventRegistry, listener.description);
+    const delivery = this.deliveryOptions(options, listener.description);
     const setKey = `${options.group ?? ''}|${route.id}`;
     let set = this.sets.get(setKey);
     if (!set) {
-      set = { route, queue: options.group, listeners: [], subscriptions: [] };
+      set = { route, queue: options.group, delivery, succeeded: new Map(), listeners: [], subscriptions: [] };
       this.sets.set(setKey, set);
       if (this.active) this.subscribeSet(set);
+    } else if (!sameDelivery(set.delivery, delivery)) {
+      throw new Error(
+        `${listener.description}: ${set.listeners[0]?.description} handles ${route.id}${options.group ? ` in group ${options.group}` : ''} ` +
+          'with other attempts/start/ordered options; handlers that share a route and group must share these options',
+      );
     }
     set.listeners = [...set.listeners, listener];
     this.localSetsByType.clear();
@@ -214,8 +252,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
       return;
     }
     try {
-      const done = this.send(event, registration, undefined, args);
-      done?.catch(() => undefined); // handler failures are already logged and counted
+      this.send(event, registration, undefined, args).catch(ignore); // failures are logged and counted in send()
     } catch (error) {
       this.stats.publishErrors++;
       this.logger.error(`could not distribute ${registration.name}: ${(error as Error).message}`, (error as Error).stack);
@@ -231,12 +268,9 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     this.held = [];
     for (const publish of held) {
       try {
-        this.transport.publish(publish.subject, publish.payload);
-        this.stats.published++;
-        void this.dispatchLocally(publish);
+        this.transmit(publish).catch(ignore);
       } catch (error) {
-        this.stats.publishErrors++;
-        this.logger.error(`could not publish held ${publish.registration.name} ${publish.id}: ${(error as Error).message}`, (error as Error).stack);
+        this.publishFailed(publish, error);
       }
     }
     await this.transport.flush();
@@ -244,7 +278,8 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     this.logger.log(`instance ${this.instanceId} ready on ${this.transport.status().transport}: ${routes.join(', ') || 'no subscriptions'}`);
   }
 
-  private send(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined, cqrsArgs: readonly unknown[]): Promise<void> | undefined {
+  /** Throws for what is wrong with the event itself; the promise rejects when the transport does not take it. */
+  private send(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined, cqrsArgs: readonly unknown[]): Promise<void> {
     const key = options?.key ?? registration.key?.(event);
     if (key !== undefined) {
       const problem = tokenProblem(key);
@@ -261,15 +296,34 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     if (!this.active) {
       if (this.closing) throw new Error(`cannot publish ${registration.name}: the event bus is shut down`);
       this.held.push(publish);
-      return undefined;
+      return RESOLVED;
     }
-    this.transport.publish(subject, payload);
-    this.stats.published++;
-    return this.dispatchLocally(publish);
+    return this.transmit(publish);
   }
 
+  /** Hands the event to the transport and runs the local handlers; settles when both are done. */
+  private transmit(publish: HeldPublish): Promise<void> {
+    const stored = this.transport.publish(publish.subject, publish.payload, publish.id);
+    this.stats.published++;
+    const handled = this.dispatchLocally(publish);
+    if (!stored) return handled ?? RESOLVED;
+    const accepted = stored.then(ignore, (error) => {
+      this.publishFailed(publish, error);
+      throw error;
+    });
+    return handled ? Promise.all([accepted, handled]).then(ignore) : accepted;
+  }
+
+  private publishFailed(publish: HeldPublish, error: unknown): void {
+    this.stats.publishErrors++;
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.logger.error(`could not publish ${publish.registration.name} ${publish.id}: ${err.message}`, err.stack);
+  }
+
+  /** CQRS handlers always run here at once, as with CQRS alone; the bridge skips this instance's own events. */
   private dispatchLocally(publish: HeldPublish): Promise<void> | undefined {
     this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
+    if (!this.dispatchOwnEvents) return undefined;
     const type = publish.registration.name;
     const sets = this.localSets(type);
     if (sets.length === 0) return undefined;
@@ -279,11 +333,22 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
       if (set.route.key !== undefined || set.route.type === undefined) {
         if (!set.route.matches(type, publish.key)) continue;
       }
+      // A failing handler is logged and counted; it does not fail the publish.
       const result = this.invoke(set.listeners, publish.event, context);
-      if (result) (pending ??= []).push(result);
+      if (result) (pending ??= []).push(result.then(ignore, ignore));
     }
     if (!pending) return undefined;
-    return pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(() => undefined);
+    return pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore);
+  }
+
+  private deliveryOptions(options: SubscribeOptions, where: string): DeliveryOptions {
+    const attempts = options.attempts ?? this.options.retry.attempts;
+    if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`${where}: attempts must be an integer >= 1, got ${attempts}`);
+    const start = options.start ?? 'new';
+    if (start !== 'new' && start !== 'all' && !(start instanceof Date && !Number.isNaN(start.getTime()))) {
+      throw new Error(`${where}: start must be 'new', 'all' or a valid Date`);
+    }
+    return { attempts, start, ordered: options.ordered ?? false };
   }
 
   private localSets(type: string): ListenerSet[] {
@@ -296,54 +361,84 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   }
 
   private subscribeSet(set: ListenerSet): void {
-    const onMessage = (subject: string, payload: TransportPayload) => this.receive(set, subject, payload);
-    set.subscriptions = set.route.subjects.map((relative) => this.transport.subscribe(this.prefixDot + relative, set.queue, onMessage));
+    const onMessage = (subject: string, payload: TransportPayload, attempt: number) => this.receive(set, subject, payload, attempt);
+    set.subscriptions = set.route.subjects.map((relative) =>
+      this.transport.subscribe(this.prefixDot + relative, set.queue, onMessage, set.delivery),
+    );
   }
 
-  private receive(set: ListenerSet, subject: string, payload: TransportPayload): void {
+  /** Runs a set's listeners for one message; the promise rejects when the message or a handler failed. */
+  private receive(set: ListenerSet, subject: string, payload: TransportPayload, attempt: number): Promise<unknown> | undefined {
     const broadcast = set.queue === undefined;
     let event: object, id: string, type: string, source: string, time: string | undefined, origin: string | undefined;
     if (payload instanceof Uint8Array) {
-      if (broadcast && this.codec.isOwn(payload)) return;
+      if (broadcast && this.dispatchOwnEvents && this.codec.isOwn(payload)) return undefined;
       try {
         ({ event, id, type, source, time, origin } = this.codec.decode(payload));
       } catch (error) {
         this.rejectMessage(subject, error as Error);
-        return;
+        return Promise.reject(error);
       }
     } else {
       ({ event, id, type, source, time, origin } = payload);
     }
     const local = origin === this.options.instanceId;
-    if (broadcast && local) return;
+    if (broadcast && local && this.dispatchOwnEvents) return undefined;
     this.stats.received++;
     const base = this.prefixDot + type;
     const key = subject.length > base.length + 1 && subject.startsWith(base) && subject[base.length] === '.' ? subject.slice(base.length + 1) : undefined;
-    const context = new EventContext(id, type, source, origin, subject, key, local, time);
-    void this.invoke(set.listeners, event, context);
+    const context = new EventContext(id, type, source, origin, subject, key, local, time, attempt);
+    if (!this.transport.redelivers) return this.invoke(set.listeners, event, context);
+    return this.invokeRedeliverable(set, event, context);
   }
 
-  private invoke(listeners: readonly Listener[], event: object, context: EventContext): Promise<unknown> | undefined {
+  /** A redelivery after a failure runs only the listeners that have not succeeded on this instance yet. */
+  private invokeRedeliverable(set: ListenerSet, event: object, context: EventContext): Promise<unknown> | undefined {
+    const succeeded = set.succeeded.get(context.id) ?? new Set<Listener>();
+    set.succeeded.delete(context.id);
+    const result = this.invoke(set.listeners, event, context, succeeded);
+    if (!result) return undefined;
+    return result.catch((error) => {
+      if (context.attempt < set.delivery.attempts) {
+        if (set.succeeded.size >= MAX_REMEMBERED_RETRIES) set.succeeded.delete(set.succeeded.keys().next().value!);
+        set.succeeded.set(context.id, succeeded);
+      }
+      throw error;
+    });
+  }
+
+  /**
+   * Calls each listener; one failing never stops the others. Returns undefined when all returned
+   * synchronously without error, else a promise that rejects with the first failure (logged and counted).
+   */
+  private invoke(listeners: readonly Listener[], event: object, context: EventContext, succeeded?: Set<Listener>): Promise<unknown> | undefined {
     let pending: Promise<unknown>[] | undefined;
     for (const listener of listeners) {
-      if (listener.remoteOnly && context.local) continue;
+      if ((listener.remoteOnly && context.local) || succeeded?.has(listener)) continue;
       try {
         const result = listener.handler(event, context) as Promise<unknown> | undefined;
         if (result && typeof result.then === 'function') {
-          (pending ??= []).push(result.then(undefined, (error) => this.handlerFailed(listener, context, error)));
-        }
+          (pending ??= []).push(
+            result.then(
+              () => succeeded?.add(listener),
+              (error) => this.handlerFailed(listener, context, error),
+            ),
+          );
+        } else succeeded?.add(listener);
       } catch (error) {
-        this.handlerFailed(listener, context, error);
+        (pending ??= []).push(this.handlerFailed(listener, context, error));
       }
     }
     if (!pending) return undefined;
     return pending.length === 1 ? pending[0] : Promise.all(pending);
   }
 
-  private handlerFailed(listener: Listener, context: EventContext, error: unknown): void {
+  /** Logs and counts a failure, and returns it as a rejection for durable transports to act on. */
+  private handlerFailed(listener: Listener, context: EventContext, error: unknown): Promise<never> {
     this.stats.handlerErrors++;
     const err = error instanceof Error ? error : new Error(String(error));
-    this.logger.error(`${listener.description} failed on ${context.type} ${context.id}: ${err.message}`, err.stack);
+    this.logger.error(`${listener.description} failed on ${context.type} ${context.id} (attempt ${context.attempt}): ${err.message}`, err.stack);
+    return Promise.reject(err);
   }
 
   private rejectMessage(subject: string, error: Error): void {

@@ -1,7 +1,7 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
 import type { MemoryBroker } from './transport/memory-broker.js';
 
-export type TransportName = 'memory' | 'nats';
+export type TransportName = 'memory' | 'nats' | 'jetstream';
 
 export interface NatsTlsOptions {
   /** CA certificate file that signs the server's certificate. */
@@ -43,8 +43,41 @@ export interface MemoryOptions {
   broker?: MemoryBroker;
 }
 
+export interface JetStreamOptions {
+  /** Stream that stores `<prefix>.>` (created or updated at startup). */
+  stream?: string;
+  storage?: 'file' | 'memory';
+  replicas?: number;
+  /** Oldest event kept; 0 keeps events until other limits apply. */
+  maxAgeMs?: number;
+  maxMessages?: number;
+  maxBytes?: number;
+  /** Window in which a re-published event id is stored once. */
+  duplicateWindowMs?: number;
+  /** How long a delivery may stay unacknowledged before it is redelivered (handlers running longer keep it with working()). */
+  ackWaitMs?: number;
+  /** Unacknowledged deliveries per consumer at once. */
+  maxInFlight?: number;
+  /** Handled-event record, so that a redelivered event runs at most once per group: in-process, NATS KV (cluster-wide), or off. */
+  idempotency?: 'memory' | 'kv' | 'off';
+  /** How long handled event ids are remembered. */
+  idempotencyWindowMs?: number;
+  /** How long shutdown waits for running handlers before closing. */
+  shutdownTimeoutMs?: number;
+  /** How long the consumer of a group-less subscription survives its instance being gone. */
+  broadcastInactiveMs?: number;
+}
+
+export interface RetryOptions {
+  /** Deliveries of a failing event before it goes to the dead letters. */
+  attempts?: number;
+  /** Delay before the second delivery; doubled for each next one, with jitter. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
 export interface EventBusModuleOptions {
-  /** `memory` (default: one process) or `nats`. */
+  /** `memory` (default: one process), `nats` (core NATS: broadcast, at most once) or `jetstream` (durable, at least once). */
   transport?: TransportName;
   /** First tokens of every subject; events go to `<prefix>.<type>[.<key>]`. */
   subjectPrefix?: string;
@@ -54,6 +87,9 @@ export interface EventBusModuleOptions {
   source?: string;
   memory?: MemoryOptions;
   nats?: NatsOptions;
+  jetstream?: JetStreamOptions;
+  /** JetStream retries of failing handlers. */
+  retry?: RetryOptions;
 }
 
 export interface EventBusOptionsFactory {

@@ -9,12 +9,19 @@ import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-
 import type { EventTransport } from './transport/event-transport.js';
 import { defaultMemoryBroker } from './transport/memory-broker.js';
 import { MemoryTransport } from './transport/memory.transport.js';
+import { JetStreamTransport } from './transport/jetstream.transport.js';
 import { NatsTransport } from './transport/nats.transport.js';
+import { DeadLetters } from './dead-letters.js';
 
 function createTransport(options: ResolvedEventBusOptions): EventTransport {
-  return options.transport === 'nats'
-    ? new NatsTransport(options.nats)
-    : new MemoryTransport(options.memory.broker ?? defaultMemoryBroker, options.memory.codec);
+  switch (options.transport) {
+    case 'nats':
+      return new NatsTransport(options.nats);
+    case 'jetstream':
+      return new JetStreamTransport(options);
+    case 'memory':
+      return new MemoryTransport(options.memory.broker ?? defaultMemoryBroker, options.memory.codec);
+  }
 }
 
 /** Holds the loader apart from the global module: its bootstrap hook must run after CqrsModule's. */
@@ -30,6 +37,7 @@ const coreProviders: Provider[] = [
   { provide: EVENT_TRANSPORT, useFactory: createTransport, inject: [RESOLVED_EVENT_BUS_OPTIONS] },
   DomainEventBus,
   CqrsBridge,
+  DeadLetters,
 ];
 
 /**
@@ -52,7 +60,7 @@ export class EventBusModule {
       global: true,
       imports: [...imports, DomainEventHandlerLoaderModule],
       providers: [...optionsProviders, ...coreProviders],
-      exports: [DomainEventBus, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
+      exports: [DomainEventBus, DeadLetters, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
     };
   }
 

@@ -18,6 +18,8 @@ export class EventContext {
     /** True when this instance published the event. */
     readonly local: boolean,
     private readonly isoTime: string | undefined,
+    /** Delivery attempt, from 1; above 1 only for retried JetStream deliveries. */
+    readonly attempt: number = 1,
   ) {}
 
   /** When the event was published (the time of receipt for producers that sent none). */

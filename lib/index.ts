@@ -1,9 +1,12 @@
 export { EventBusModule } from './event-bus.module.js';
+export { DeadLetters } from './dead-letters.js';
 export type {
   EventBusModuleAsyncOptions,
   EventBusModuleOptions,
   EventBusOptionsFactory,
+  JetStreamOptions,
   MemoryOptions,
+  RetryOptions,
   NatsOptions,
   NatsTlsOptions,
   TransportName,
@@ -26,13 +29,19 @@ export type { EventPattern } from './event-route.js';
 export { EventRegistrationError, eventRegistry, type DomainEventOptions } from './event-registry.js';
 export { DecodeError, EncodeError, EventCodec } from './event-codec.js';
 export { EventBusConfigError, resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
+export { KvIdempotencyStore, MemoryIdempotencyStore, type IdempotencyStore } from './idempotency-store.js';
+export { retryDelayMs } from './retry-backoff.js';
 export { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 export { MemoryBroker } from './transport/memory-broker.js';
 export { MemoryTransport } from './transport/memory.transport.js';
 export { NatsConnectError, NatsTransport } from './transport/nats.transport.js';
+export { JetStreamTransport, type DeadLetter } from './transport/jetstream.transport.js';
+export { StreamConflictError } from './transport/jetstream-streams.js';
 export {
   TransportClosedError,
+  type DeliveryOptions,
   type EventTransport,
+  type StartPosition,
   type LocalEnvelope,
   type TransportMessageHandler,
   type TransportPayload,

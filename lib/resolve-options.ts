@@ -23,6 +23,28 @@ export interface ResolvedNatsOptions {
   maxReconnectAttempts: number;
 }
 
+export interface ResolvedJetStreamOptions {
+  stream: string;
+  storage: 'file' | 'memory';
+  replicas: number;
+  maxAgeMs: number;
+  maxMessages: number;
+  maxBytes: number;
+  duplicateWindowMs: number;
+  ackWaitMs: number;
+  maxInFlight: number;
+  idempotency: 'memory' | 'kv' | 'off';
+  idempotencyWindowMs: number;
+  shutdownTimeoutMs: number;
+  broadcastInactiveMs: number;
+}
+
+export interface ResolvedRetryOptions {
+  attempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
 export interface ResolvedEventBusOptions {
   transport: TransportName;
   subjectPrefix: string;
@@ -30,6 +52,8 @@ export interface ResolvedEventBusOptions {
   source: string;
   memory: { codec: boolean; broker?: MemoryBroker };
   nats: ResolvedNatsOptions;
+  jetstream: ResolvedJetStreamOptions;
+  retry: ResolvedRetryOptions;
 }
 
 type Env = Record<string, string | undefined>;
@@ -64,6 +88,12 @@ const asInteger = (raw: string, s: Setting<number>) => {
   if (!/^-?\d+$/.test(raw)) s.fail(`expected an integer, got ${JSON.stringify(raw)}`);
   return Number(raw);
 };
+
+function oneOf<T extends string>(setting: Setting<T>, allowed: readonly T[], fallback: T): T {
+  const value = setting.value ?? fallback;
+  if (!allowed.includes(value)) setting.fail(`expected ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`);
+  return value;
+}
 
 function integerAtLeast(setting: Setting<number>, min: number, fallback: number): number {
   const value = setting.value ?? fallback;
@@ -106,10 +136,11 @@ function servers(setting: Setting<string | string[]>): string[] {
  * validates the result; a bad value fails startup with the option or variable named.
  */
 export function resolveEventBusOptions(options: EventBusModuleOptions = {}, env: Env = process.env): ResolvedEventBusOptions {
-  const transport = pick(options.transport, 'transport', env, 'EVENT_BUS_TRANSPORT', asString as (raw: string) => TransportName);
-  if (transport.value !== undefined && transport.value !== 'memory' && transport.value !== 'nats') {
-    transport.fail(`expected "memory" or "nats", got ${JSON.stringify(transport.value)}`);
-  }
+  const transport = oneOf(
+    pick(options.transport, 'transport', env, 'EVENT_BUS_TRANSPORT', asString as (raw: string) => TransportName),
+    ['memory', 'nats', 'jetstream'],
+    'memory',
+  );
 
   const prefix = pick(options.subjectPrefix, 'subjectPrefix', env, 'EVENT_BUS_SUBJECT_PREFIX', asString);
   const subjectPrefix = prefix.value ?? 'events.domain';
@@ -146,8 +177,20 @@ export function resolveEventBusOptions(options: EventBusModuleOptions = {}, env:
     (certFile === undefined ? certSetting : keySetting).fail('a client certificate needs both a cert file and a key file');
   }
 
+  const js = options.jetstream ?? {};
+  const retry = options.retry ?? {};
+  const int = (code: number | undefined, path: string, variable: string, min: number, fallback: number) =>
+    integerAtLeast(pick(code, path, env, variable, asInteger), min, fallback);
+  const stream = pick(js.stream, 'jetstream.stream', env, 'EVENT_BUS_STREAM', asString);
+  if (stream.value !== undefined && !/^[A-Za-z0-9_-]+$/.test(stream.value)) stream.fail('a stream name may hold letters, digits, "_" and "-" only');
+  const duplicateWindowMs = int(js.duplicateWindowMs, 'jetstream.duplicateWindowMs', 'EVENT_BUS_DUPLICATE_WINDOW_MS', 1, 120_000);
+  const initialDelayMs = int(retry.initialDelayMs, 'retry.initialDelayMs', 'EVENT_BUS_RETRY_INITIAL_DELAY_MS', 0, 200);
+  const maxDelay = pick(retry.maxDelayMs, 'retry.maxDelayMs', env, 'EVENT_BUS_RETRY_MAX_DELAY_MS', asInteger);
+  const maxDelayMs = integerAtLeast(maxDelay, 0, 30_000);
+  if (maxDelayMs < initialDelayMs) maxDelay.fail(`must not be below the initial delay (${initialDelayMs} ms)`);
+
   return {
-    transport: transport.value ?? 'memory',
+    transport,
     subjectPrefix,
     instanceId,
     source: source.value ?? '/nestjs-domain-events',
@@ -170,6 +213,30 @@ export function resolveEventBusOptions(options: EventBusModuleOptions = {}, env:
         pick(nats.reconnectTimeWaitMs, 'nats.reconnectTimeWaitMs', env, 'NATS_RECONNECT_TIME_WAIT_MS', asInteger), 0, 1_000),
       maxReconnectAttempts: integerAtLeast(
         pick(nats.maxReconnectAttempts, 'nats.maxReconnectAttempts', env, 'NATS_MAX_RECONNECT_ATTEMPTS', asInteger), -1, -1),
+    },
+    jetstream: {
+      stream: stream.value ?? 'DOMAIN_EVENTS',
+      storage: oneOf(pick(js.storage, 'jetstream.storage', env, 'EVENT_BUS_STREAM_STORAGE', asString as (raw: string) => 'file'), ['file', 'memory'], 'file'),
+      replicas: int(js.replicas, 'jetstream.replicas', 'EVENT_BUS_STREAM_REPLICAS', 1, 1),
+      maxAgeMs: int(js.maxAgeMs, 'jetstream.maxAgeMs', 'EVENT_BUS_STREAM_MAX_AGE_MS', 0, 0),
+      maxMessages: int(js.maxMessages, 'jetstream.maxMessages', 'EVENT_BUS_STREAM_MAX_MESSAGES', -1, -1),
+      maxBytes: int(js.maxBytes, 'jetstream.maxBytes', 'EVENT_BUS_STREAM_MAX_BYTES', -1, -1),
+      duplicateWindowMs,
+      ackWaitMs: int(js.ackWaitMs, 'jetstream.ackWaitMs', 'EVENT_BUS_ACK_WAIT_MS', 1_000, 30_000),
+      maxInFlight: int(js.maxInFlight, 'jetstream.maxInFlight', 'EVENT_BUS_MAX_IN_FLIGHT', 1, 256),
+      idempotency: oneOf(
+        pick(js.idempotency, 'jetstream.idempotency', env, 'EVENT_BUS_IDEMPOTENCY', asString as (raw: string) => 'memory'),
+        ['memory', 'kv', 'off'],
+        'memory',
+      ),
+      idempotencyWindowMs: int(js.idempotencyWindowMs, 'jetstream.idempotencyWindowMs', 'EVENT_BUS_IDEMPOTENCY_WINDOW_MS', 1_000, 15 * 60_000),
+      shutdownTimeoutMs: int(js.shutdownTimeoutMs, 'jetstream.shutdownTimeoutMs', 'EVENT_BUS_SHUTDOWN_TIMEOUT_MS', 0, 10_000),
+      broadcastInactiveMs: int(js.broadcastInactiveMs, 'jetstream.broadcastInactiveMs', 'EVENT_BUS_BROADCAST_INACTIVE_MS', 1_000, 60 * 60_000),
+    },
+    retry: {
+      attempts: int(retry.attempts, 'retry.attempts', 'EVENT_BUS_RETRY_ATTEMPTS', 1, 5),
+      initialDelayMs,
+      maxDelayMs,
     },
   };
 }

@@ -11,7 +11,23 @@ export interface LocalEnvelope {
 /** Encoded CloudEvents JSON off the wire, or a LocalEnvelope from an in-process publisher. */
 export type TransportPayload = Uint8Array | LocalEnvelope;
 
-export type TransportMessageHandler = (subject: string, payload: TransportPayload) => void;
+/**
+ * Handles one message. Returns undefined when it is done, or a promise that settles when it is;
+ * a rejection means it failed (a durable transport retries or dead-letters it).
+ */
+export type TransportMessageHandler = (subject: string, payload: TransportPayload, attempt: number) => Promise<unknown> | undefined;
+
+/** Where a new durable subscription starts in the stream. */
+export type StartPosition = 'new' | 'all' | Date;
+
+/** Options only durable transports act on. */
+export interface DeliveryOptions {
+  /** Deliveries before a failing message goes to the dead letters. */
+  readonly attempts: number;
+  readonly start: StartPosition;
+  /** One message at a time, in stream order (so each routing key in order). */
+  readonly ordered: boolean;
+}
 
 export interface TransportSubscription {
   unsubscribe(): void;
@@ -35,11 +51,16 @@ export interface TransportStatus {
 export interface EventTransport {
   /** True when publish() takes encoded JSON text; false when it takes a LocalEnvelope. */
   readonly encodes: boolean;
+  /** True when a failed message is delivered again (so the bus remembers which handlers already ran). */
+  readonly redelivers: boolean;
   connect(): Promise<void>;
-  /** Hands the message to the broker. Throws when the transport is closed. */
-  publish(subject: string, payload: string | LocalEnvelope): void;
+  /**
+   * Hands the message to the broker. Throws when the transport is closed. A durable transport
+   * returns a promise that settles once the broker stored the message (rejecting if it did not).
+   */
+  publish(subject: string, payload: string | LocalEnvelope, id: string): Promise<unknown> | void;
   /** Subscribes to a subject or wildcard pattern; with a queue, as a member of that queue group. */
-  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription;
+  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription;
   /** Resolves once the broker has processed every subscription and publish made so far. */
   flush(): Promise<void>;
   /** Delivers what is in flight, then closes. */

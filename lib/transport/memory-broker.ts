@@ -15,6 +15,7 @@ interface Route {
 }
 
 const MAX_CACHED_SUBJECTS = 10_000;
+const ignore = () => undefined;
 const encoder = new TextEncoder();
 
 /**
@@ -68,11 +69,8 @@ export class MemoryBroker {
     for (let i = 0; i < batch.length; i += 3) {
       const subscription = batch[i] as MemorySubscription;
       if (!subscription.active) continue;
-      try {
-        subscription.handler(batch[i + 1] as string, batch[i + 2] as TransportPayload);
-      } catch {
-        // Handlers report their own failures; one must not stop delivery to the others.
-      }
+      // Handlers report their own failures; one must not stop delivery to the others.
+      subscription.handler(batch[i + 1] as string, batch[i + 2] as TransportPayload, 1)?.catch(ignore);
     }
     if (this.pending.length > 0) {
       setImmediate(this.deliver);

@@ -10,6 +10,7 @@ import {
 
 /** The default transport: instances in one process share a MemoryBroker; nothing leaves the process. */
 export class MemoryTransport implements EventTransport {
+  readonly redelivers = false;
   private readonly unsubscribers = new Set<() => void>();
   private closed = false;
 

@@ -11,11 +11,14 @@ import {
 import type { ResolvedNatsOptions } from '../resolve-options.js';
 import {
   TransportClosedError,
+  type DeliveryOptions,
   type EventTransport,
   type TransportMessageHandler,
   type TransportStatus,
   type TransportSubscription,
 } from './event-transport.js';
+
+const ignore = () => undefined;
 
 export class NatsConnectError extends Error {
   override readonly name = 'NatsConnectError';
@@ -46,19 +49,24 @@ export function natsConnectionOptions(options: ResolvedNatsOptions): ConnectionO
  */
 export class NatsTransport implements EventTransport {
   readonly encodes = true;
-  private readonly logger = new Logger('EventBus:NATS');
-  private connection?: NatsConnection;
+  readonly redelivers: boolean = false;
+  protected readonly name: string = 'nats';
+  protected readonly logger = new Logger('EventBus:NATS');
+  protected connection?: NatsConnection;
   private connected = false;
   private disconnects = 0;
   private reconnects = 0;
   private lastError?: string;
 
-  constructor(private readonly options: ResolvedNatsOptions) {}
+  constructor(
+    private readonly options: ResolvedNatsOptions,
+    private readonly extraConnectionOptions: Partial<ConnectionOptions> = {},
+  ) {}
 
   async connect(): Promise<void> {
     const servers = this.options.servers.join(',');
     try {
-      this.connection = await connect(natsConnectionOptions(this.options));
+      this.connection = await connect({ ...natsConnectionOptions(this.options), ...this.extraConnectionOptions });
     } catch (error) {
       throw new NatsConnectError(`cannot connect to NATS at ${servers}: ${(error as Error).message}`, { cause: error });
     }
@@ -67,18 +75,21 @@ export class NatsTransport implements EventTransport {
     void this.watch(this.connection);
   }
 
-  publish(subject: string, payload: string): void {
-    const connection = this.connection;
-    if (!connection || connection.isClosed() || connection.isDraining()) {
-      throw new TransportClosedError(`cannot publish to ${subject}: the NATS connection is ${connection ? 'closed' : 'not open'}`);
-    }
-    connection.publish(subject, payload);
+  publish(subject: string, payload: string, _id?: string): Promise<unknown> | void {
+    this.openConnection(`publish to ${subject}`).publish(subject, payload);
   }
 
-  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription {
+  /** The connection, or a TransportClosedError saying what could not be done. */
+  protected openConnection(what: string): NatsConnection {
     const connection = this.connection;
-    if (!connection || connection.isClosed()) throw new TransportClosedError(`cannot subscribe to ${subject}: the NATS connection is closed`);
-    const subscription: Subscription = connection.subscribe(subject, {
+    if (!connection || connection.isClosed() || connection.isDraining()) {
+      throw new TransportClosedError(`cannot ${what}: the NATS connection is ${connection ? 'closed' : 'not open'}`);
+    }
+    return connection;
+  }
+
+  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, _delivery?: DeliveryOptions): TransportSubscription {
+    const subscription: Subscription = this.openConnection(`subscribe to ${subject}`).subscribe(subject, {
       queue,
       callback: (error, message) => {
         if (error) {
@@ -86,7 +97,8 @@ export class NatsTransport implements EventTransport {
           this.logger.error(`subscription ${subject}: ${error.message}`, error.stack);
           return;
         }
-        handler(message.subject, message.data);
+        // Handlers log and count their own failures; core NATS has no redelivery to ask for.
+        handler(message.subject, message.data, 1)?.catch(ignore);
       },
     });
     return { unsubscribe: () => subscription.unsubscribe() };
@@ -111,7 +123,7 @@ export class NatsTransport implements EventTransport {
 
   status(): TransportStatus {
     return {
-      transport: 'nats',
+      transport: this.name,
       connected: this.connected && !!this.connection && !this.connection.isClosed(),
       server: this.connection?.getServer(),
       disconnects: this.disconnects,

@@ -82,7 +82,7 @@ export class ChildProcessInstance extends BaseInstance {
 
   /** Forks the instance and resolves once it reports its bus ready; rejects with its stderr when it exits instead. */
   static start(name: string, env: Record<string, string>): Promise<ChildProcessInstance> {
-    const child = fork(INSTANCE_MAIN, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(INSTANCE_MAIN, [], { env: { ...process.env, ...env }, stdio: ['ignore', process.env.DEBUG_INSTANCES ? 'inherit' : 'ignore', 'pipe', 'ipc'] });
     const instance = new ChildProcessInstance(name, child);
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`${name} exited with ${code} before it was ready: ${instance.stderr}`));
