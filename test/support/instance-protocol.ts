@@ -2,14 +2,27 @@
 export type FixtureEventType = 'PlayerEnteredRoom' | 'OrderPlaced' | 'GameTick';
 
 export type InstanceCommand =
-  | { cmd: 'publish'; type: FixtureEventType; ids: string[]; room?: string; via?: 'domain' | 'cqrs' | 'cqrs-all' | 'aggregate'; intervalMs?: number }
+  | {
+      cmd: 'publish';
+      type: FixtureEventType;
+      ids: string[];
+      room?: string;
+      via?: 'domain' | 'domain-all' | 'cqrs' | 'cqrs-all' | 'aggregate';
+      intervalMs?: number;
+      /** CloudEvents id to publish with (the same for every event of the command). */
+      eventId?: string;
+    }
   | { cmd: 'publishUnregistered' }
-  | { cmd: 'subscribe'; name: string; pattern: string; key?: string; group?: string }
+  | { cmd: 'subscribe'; name: string; pattern: string; key?: string; group?: string; start?: 'new' | 'all' | number }
   | { cmd: 'unsubscribe'; name: string }
   | { cmd: 'records' }
   | { cmd: 'status' }
   /** Whether anything reached Object.prototype in this process. */
   | { cmd: 'polluted' }
+  /** Makes the "poison" handler succeed from now on. */
+  | { cmd: 'heal' }
+  | { cmd: 'deadLetters' }
+  | { cmd: 'replay'; id?: string }
   | { cmd: 'close' };
 
 /** One handler call, as seen by the instance that ran it. */
@@ -21,6 +34,7 @@ export interface HandlerRecord {
   key: string | undefined;
   subject: string;
   local: boolean;
+  attempt: number;
   origin: string | undefined;
   /** The event is an instance of its class, with its Dates, value objects and bigints rebuilt. */
   intact: boolean;

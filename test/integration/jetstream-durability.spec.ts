@@ -1,0 +1,198 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DeadLetter } from '../../lib/index.js';
+import type { HandlerRecord } from '../support/instance-protocol.js';
+import { ChildProcessInstance, eventually } from '../support/instances.js';
+import { NatsServer } from '../support/nats-server.js';
+
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+const seen = (records: HandlerRecord[], handler: string, prefix: string) =>
+  records.filter((r) => r.handler === handler && r.eventId.startsWith(`${prefix}-`));
+const seenIds = (records: HandlerRecord[], handler: string, prefix: string) => seen(records, handler, prefix).map((r) => r.eventId);
+const sorted = (list: string[]) => [...list].sort();
+
+describe('JetStream: durable at-least-once delivery (instances as separate processes)', () => {
+  let server: NatsServer;
+  let recordDir: string;
+  const running: ChildProcessInstance[] = [];
+
+  const start = async (name: string, env: Record<string, string> = {}) => {
+    const instance = await ChildProcessInstance.start(name, {
+      EVENT_BUS_TRANSPORT: 'jetstream',
+      NATS_URL: server.url,
+      NATS_RECONNECT_TIME_WAIT_MS: '100',
+      EVENT_BUS_RETRY_INITIAL_DELAY_MS: '50',
+      EVENT_BUS_RETRY_MAX_DELAY_MS: '400',
+      FIXTURE_DURABLE: 'true',
+      FIXTURE_RECORD_FILE: join(recordDir, `${name}.jsonl`),
+      ...env,
+    });
+    running.push(instance);
+    return instance;
+  };
+
+  /** What an instance recorded, read from its file: complete even after a SIGKILL. */
+  const fileRecords = (name: string): HandlerRecord[] =>
+    readFileSync(join(recordDir, `${name}.jsonl`), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+
+  beforeEach(async () => {
+    server = await NatsServer.start();
+    recordDir = mkdtempSync(join(tmpdir(), 'records-'));
+  });
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((i) => i.close()));
+    await server.dispose();
+    rmSync(recordDir, { recursive: true, force: true });
+  });
+
+  it('handles each of 10,000 events exactly once across a group of three', async () => {
+    const cluster = await Promise.all(['a', 'b', 'c'].map((n) => start(n)));
+    const orders = ids('bulk', 10_000);
+    await cluster[0].send({ cmd: 'publish', type: 'OrderPlaced', ids: orders, via: 'domain-all' });
+    await eventually(async () => {
+      const handled = (await Promise.all(cluster.map((i) => i.records()))).flatMap((r) => seenIds(r, 'group:billing', 'bulk'));
+      expect(handled.length).toBe(orders.length);
+    }, 60_000);
+    await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive now
+    const handled = (await Promise.all(cluster.map((i) => i.records()))).flatMap((r) => seenIds(r, 'group:billing', 'bulk'));
+    expect(sorted(handled)).toEqual(sorted(orders));
+  }, 120_000);
+
+  it('redelivers to the others what a SIGKILLed member had not acked: nothing is lost', async () => {
+    // A short ack wait, so that what the killed member held comes back soon.
+    const cluster = await Promise.all(['a', 'b', 'c'].map((n) => start(n, { EVENT_BUS_ACK_WAIT_MS: '5000' })));
+    const orders = ids('killed', 10_000);
+    const publishing = cluster[0].send({ cmd: 'publish', type: 'OrderPlaced', ids: orders, via: 'domain-all' });
+    await eventually(() => expect(seen(fileRecords('c'), 'group:billing', 'killed').length).toBeGreaterThan(100));
+    cluster[2].kill('SIGKILL');
+    await publishing;
+    await eventually(() => {
+      const handled = new Set(['a', 'b', 'c'].flatMap((n) => seenIds(fileRecords(n), 'group:billing', 'killed')));
+      expect(handled.size).toBe(orders.length);
+    }, 60_000);
+  }, 120_000);
+
+  it('delivers every acknowledged event after nats-server is killed with -9 and restarted on its store', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    const acked: string[] = [];
+    const publishing = (async () => {
+      for (let i = 0; i < 400; i++) {
+        const id = `restart-${i}`;
+        // A publish that rejects was not stored: only acknowledged events are promised.
+        await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: [id] }).then(() => acked.push(id), () => undefined);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await eventually(() => expect(acked.length).toBeGreaterThan(50));
+    await server.kill();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.restart();
+    await publishing;
+    expect(acked.length).toBeGreaterThan(50);
+    await eventually(async () => {
+      for (const instance of [a, b]) {
+        const records = await instance.records();
+        expect(sorted([...new Set(seenIds(records, 'cqrs', 'restart'))])).toEqual(expect.arrayContaining(sorted(acked)));
+      }
+      const billed = new Set([a, b].flatMap((i) => seenIds(fileRecords(i.name), 'group:billing', 'restart')));
+      expect(acked.every((id) => billed.has(id))).toBe(true);
+    }, 60_000);
+  }, 120_000);
+
+  it('retries a failing handler with backoff, dead-letters one that always fails with its reason, and replays it', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['flaky-0', 'poison-0'] });
+    const flaky = await eventually(async () => {
+      const attempts = [a, b].flatMap((i) => seen(fileRecords(i.name), 'flaky', 'flaky')).map((r) => r.attempt);
+      expect(sorted(attempts.map(String))).toEqual(['1', '2', '3']);
+      return attempts;
+    });
+    expect(flaky).toHaveLength(3);
+
+    const letters = await eventually(async () => {
+      const list = (await a.send({ cmd: 'deadLetters' })) as DeadLetter[];
+      expect(list).toHaveLength(1);
+      return list;
+    });
+    expect(letters[0]).toMatchObject({ type: 'OrderPlaced', group: 'flaky', subject: 'events.domain.OrderPlaced', attempts: 3 });
+    expect(letters[0].error).toContain('poisoned on purpose');
+    expect([a, b].flatMap((i) => seen(fileRecords(i.name), 'flaky', 'poison'))).toHaveLength(3);
+    // Other groups were not disturbed by the poison: billing handled it once.
+    expect([a, b].flatMap((i) => seenIds(fileRecords(i.name), 'group:billing', 'poison'))).toEqual(['poison-0']);
+
+    await Promise.all([a, b].map((i) => i.send({ cmd: 'heal' })));
+    expect(await b.send({ cmd: 'replay', id: letters[0].id })).toBe(1);
+    await eventually(() => expect([a, b].flatMap((i) => seen(fileRecords(i.name), 'flaky', 'poison'))).toHaveLength(4));
+    expect(await a.send({ cmd: 'deadLetters' })).toEqual([]);
+    // The replay went to the flaky group only.
+    expect([a, b].flatMap((i) => seenIds(fileRecords(i.name), 'group:billing', 'poison'))).toEqual(['poison-0']);
+  });
+
+  it('stores and handles once an event published twice with the same id', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['dup-0'], eventId: 'order-42-placed' });
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['dup-0'], eventId: 'order-42-placed' });
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['after-0'] });
+    await eventually(async () => expect(seenIds(await b.records(), 'cqrs', 'after')).toEqual(['after-0']));
+    for (const instance of [a, b]) expect(seenIds(await instance.records(), 'pattern:*', 'dup')).toEqual(['dup-0']);
+    expect([a, b].flatMap((i) => seenIds(fileRecords(i.name), 'group:billing', 'dup'))).toEqual(['dup-0']);
+  });
+
+  it('lets running handlers finish and acks them on a clean stop: no redelivery to the others', async () => {
+    const shortAckWait = { EVENT_BUS_ACK_WAIT_MS: '2000' };
+    const [a, b] = [await start('a', shortAckWait), await start('b', shortAckWait)];
+    const slow = ids('slow', 6);
+    await b.send({ cmd: 'publish', type: 'OrderPlaced', ids: slow });
+    await eventually(() => expect(seen(fileRecords('a'), 'slow:start', 'slow').length).toBeGreaterThan(0));
+    await a.close();
+    const startedOnA = seenIds(fileRecords('a'), 'slow:start', 'slow');
+    expect(sorted(seenIds(fileRecords('a'), 'slow:done', 'slow'))).toEqual(sorted(startedOnA));
+    await eventually(() => expect(seenIds(fileRecords('a'), 'slow:done', 'slow').length + seenIds(fileRecords('b'), 'slow:done', 'slow').length).toBe(6));
+    await new Promise((r) => setTimeout(r, 3_000)); // past the ack wait: an unacked event would be redelivered to b
+    const done = ['a', 'b'].flatMap((n) => seenIds(fileRecords(n), 'slow:done', 'slow'));
+    expect(sorted(done)).toEqual(sorted(slow));
+  });
+
+  it('starts a new group from the beginning of the stream, from a time, or with new events only', async () => {
+    const a = await start('a');
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['history-0', 'history-1'] });
+    const between = Date.now();
+    await new Promise((r) => setTimeout(r, 50));
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['history-2'] });
+    await a.send({ cmd: 'subscribe', name: 'all', pattern: 'OrderPlaced', group: 'late-all', start: 'all' });
+    await a.send({ cmd: 'subscribe', name: 'since', pattern: 'OrderPlaced', group: 'late-since', start: between });
+    await a.send({ cmd: 'subscribe', name: 'new', pattern: 'OrderPlaced', group: 'late-new' });
+    await new Promise((r) => setTimeout(r, 300)); // the consumers are created asynchronously
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['history-3'] });
+    await eventually(async () => {
+      const records = await a.records();
+      expect(sorted(seenIds(records, 'dyn:all', 'history'))).toEqual(ids('history', 4));
+      expect(sorted(seenIds(records, 'dyn:since', 'history'))).toEqual(['history-2', 'history-3']);
+      expect(seenIds(records, 'dyn:new', 'history')).toEqual(['history-3']);
+    });
+  });
+
+  it('handles an ordered group one event at a time in stream order, retries included', async () => {
+    // Both members append to one file, so its lines are in the order the group handled the events.
+    const shared = { FIXTURE_RECORD_FILE: join(recordDir, 'shared.jsonl') };
+    const [a] = [await start('a', shared), await start('b', shared)];
+    const players = [...ids('ord', 20).slice(0, 10), 'ord-x-fails-once', ...ids('ord', 20).slice(10)];
+    await a.send({ cmd: 'publish', type: 'PlayerEnteredRoom', ids: players, room: 'room-9', via: 'domain-all' });
+    await eventually(() => expect(seen(fileRecords('shared'), 'ordered', 'ord')).toHaveLength(players.length));
+    expect(seenIds(fileRecords('shared'), 'ordered', 'ord')).toEqual(players);
+  });
+
+  it('refuses to start on a stream that conflicts with its configuration, naming the difference', async () => {
+    const a = await start('a'); // creates DOMAIN_EVENTS with file storage
+    await a.close();
+    const { code, stderr } = await ChildProcessInstance.failToStart({
+      EVENT_BUS_TRANSPORT: 'jetstream',
+      NATS_URL: server.url,
+      EVENT_BUS_STREAM_STORAGE: 'memory',
+    });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('stream DOMAIN_EVENTS exists and differs in ways this module will not change: storage is file, configured memory');
+  });
+});
