@@ -184,6 +184,40 @@ describe('JetStream: durable at-least-once delivery (instances as separate proce
     expect(seenIds(fileRecords('shared'), 'ordered', 'ord')).toEqual(players);
   });
 
+  it('keeps a group\'s events while every member is down, and delivers them when one comes back', async () => {
+    const a = await start('a');
+    let b = await start('b');
+    await b.send({ cmd: 'subscribe', name: 'offline', pattern: 'OrderPlaced', group: 'offline-workers' });
+    await new Promise((r) => setTimeout(r, 300)); // the consumer is created asynchronously
+    await b.close();
+    const waiting = ids('waiting', 20);
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: waiting });
+    b = await start('b2');
+    await b.send({ cmd: 'subscribe', name: 'offline', pattern: 'OrderPlaced', group: 'offline-workers' });
+    await eventually(async () => expect(sorted(seenIds(await b.records(), 'dyn:offline', 'waiting'))).toEqual(sorted(waiting)));
+  });
+
+  it('records handled ids in NATS KV, so a redelivery to another member is not handled twice', async () => {
+    const env = { EVENT_BUS_IDEMPOTENCY: 'kv', EVENT_BUS_DUPLICATE_WINDOW_MS: '1000' };
+    const members = { a: await start('a', env), b: await start('b', env) };
+    await members.a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['kv-0'], eventId: 'kv-event-1' });
+    const handledBy = await eventually(() => {
+      const by = (['a', 'b'] as const).filter((n) => seenIds(fileRecords(n), 'group:billing', 'kv').length > 0);
+      expect(by).toHaveLength(1);
+      return by[0];
+    });
+    // The member that handled it goes away; past the duplicate window the stream stores the id again,
+    // and the other member gets it: only the cluster-wide inbox knows it was handled.
+    await members[handledBy].close();
+    const other = handledBy === 'a' ? members.b : members.a;
+    await new Promise((r) => setTimeout(r, 1_200));
+    await other.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['kv-0'], eventId: 'kv-event-1' });
+    await other.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['kvafter-0'] });
+    await eventually(() => expect(seenIds(fileRecords(other.name), 'group:billing', 'kvafter')).toEqual(['kvafter-0']));
+    expect(['a', 'b'].flatMap((n) => seenIds(fileRecords(n), 'group:billing', 'kv'))).toEqual(['kv-0']);
+    expect(seenIds(await other.records(), 'cqrs', 'kv')).toEqual(['kv-0', 'kv-0']); // it was delivered twice indeed
+  });
+
   it('refuses to start on a stream that conflicts with its configuration, naming the difference', async () => {
     const a = await start('a'); // creates DOMAIN_EVENTS with file storage
     await a.close();
