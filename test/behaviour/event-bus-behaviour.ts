@@ -1,21 +1,13 @@
 import type { InstanceAppOptions } from '../fixtures/instance-app.js';
 import type { HandlerRecord } from '../support/instance-protocol.js';
 import { eventually, type Instance } from '../support/instances.js';
+import { ids, idsOf, sorted } from '../support/records.js';
 
 /** Starts one instance of the cluster under test; every instance of one suite shares a broker. */
 export type StartInstance = (name: string, options?: Omit<InstanceAppOptions, 'bus'>) => Promise<Instance>;
 
-const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-
 /** Event ids a handler saw for events whose id starts with `prefix`, sorted (duplicates kept). */
-function seen(records: HandlerRecord[], handler: string, prefix: string): string[] {
-  return records
-    .filter((r) => r.handler === handler && r.eventId.startsWith(`${prefix}-`))
-    .map((r) => r.eventId)
-    .sort();
-}
-
-const sorted = (list: string[]) => [...list].sort();
+const seen = (records: HandlerRecord[], handler: string, prefix: string): string[] => sorted(idsOf(records, handler, prefix));
 
 /**
  * The behaviour every transport must give the application: run against the memory transport

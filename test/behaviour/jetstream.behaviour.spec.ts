@@ -1,21 +1,12 @@
-import { NatsServer } from '../support/nats-server.js';
-import { ChildProcessInstance } from '../support/instances.js';
+import { NatsCluster } from '../support/nats-cluster.js';
 import { describeEventBusBehaviour } from './event-bus-behaviour.js';
 
-let server: NatsServer;
+let cluster: NatsCluster;
 beforeAll(async () => {
-  server = await NatsServer.start();
+  cluster = await NatsCluster.start('jetstream', { EVENT_BUS_RETRY_INITIAL_DELAY_MS: '10', EVENT_BUS_RETRY_ATTEMPTS: '2' });
 });
-afterAll(() => server.dispose());
+afterAll(() => cluster.dispose());
 
-describeEventBusBehaviour('JetStream (instances as separate processes)', (name, options = {}) =>
-  ChildProcessInstance.start(name, {
-    EVENT_BUS_TRANSPORT: 'jetstream',
-    NATS_URL: server.url,
-    EVENT_BUS_RETRY_INITIAL_DELAY_MS: '10',
-    EVENT_BUS_RETRY_ATTEMPTS: '2',
-    FIXTURE_IMPORT_CQRS: String(options.importCqrs ?? true),
-    ...(options.bootPublishId ? { FIXTURE_BOOT_PUBLISH: options.bootPublishId } : {}),
-  }),
-  { failingHandlerRuns: 2 },
-);
+describeEventBusBehaviour('JetStream (instances as separate processes)', (name, options) => cluster.instance(name, {}, options), {
+  failingHandlerRuns: 2,
+});

@@ -1,18 +1,10 @@
-import { NatsServer } from '../support/nats-server.js';
-import { ChildProcessInstance } from '../support/instances.js';
+import { NatsCluster } from '../support/nats-cluster.js';
 import { describeEventBusBehaviour } from './event-bus-behaviour.js';
 
-let server: NatsServer;
+let cluster: NatsCluster;
 beforeAll(async () => {
-  server = await NatsServer.start();
+  cluster = await NatsCluster.start('nats');
 });
-afterAll(() => server.dispose());
+afterAll(() => cluster.dispose());
 
-describeEventBusBehaviour('core NATS (instances as separate processes)', (name, options = {}) =>
-  ChildProcessInstance.start(name, {
-    EVENT_BUS_TRANSPORT: 'nats',
-    NATS_URL: server.url,
-    FIXTURE_IMPORT_CQRS: String(options.importCqrs ?? true),
-    ...(options.bootPublishId ? { FIXTURE_BOOT_PUBLISH: options.bootPublishId } : {}),
-  }),
-);
+describeEventBusBehaviour('core NATS (instances as separate processes)', (name, options) => cluster.instance(name, {}, options));

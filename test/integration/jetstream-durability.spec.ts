@@ -3,47 +3,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DeadLetter } from '../../lib/index.js';
 import type { HandlerRecord } from '../support/instance-protocol.js';
-import { ChildProcessInstance, eventually } from '../support/instances.js';
-import { NatsServer } from '../support/nats-server.js';
-
-const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-const seen = (records: HandlerRecord[], handler: string, prefix: string) =>
-  records.filter((r) => r.handler === handler && r.eventId.startsWith(`${prefix}-`));
-const seenIds = (records: HandlerRecord[], handler: string, prefix: string) => seen(records, handler, prefix).map((r) => r.eventId);
-const sorted = (list: string[]) => [...list].sort();
+import { eventually } from '../support/instances.js';
+import { NatsCluster } from '../support/nats-cluster.js';
+import type { NatsServer } from '../support/nats-server.js';
+import { ids, idsOf as seenIds, recordsOf as seen, sorted } from '../support/records.js';
 
 describe('JetStream: durable at-least-once delivery (instances as separate processes)', () => {
+  let cluster: NatsCluster;
   let server: NatsServer;
   let recordDir: string;
-  const running: ChildProcessInstance[] = [];
 
-  const start = async (name: string, env: Record<string, string> = {}) => {
-    const instance = await ChildProcessInstance.start(name, {
-      EVENT_BUS_TRANSPORT: 'jetstream',
-      NATS_URL: server.url,
-      NATS_RECONNECT_TIME_WAIT_MS: '100',
-      EVENT_BUS_RETRY_INITIAL_DELAY_MS: '50',
-      EVENT_BUS_RETRY_MAX_DELAY_MS: '400',
-      FIXTURE_DURABLE: 'true',
-      FIXTURE_RECORD_FILE: join(recordDir, `${name}.jsonl`),
-      ...env,
-    });
-    running.push(instance);
-    return instance;
-  };
+  const start = (name: string, env: Record<string, string> = {}) =>
+    cluster.instance(name, { FIXTURE_RECORD_FILE: join(recordDir, `${name}.jsonl`), ...env });
 
   /** What an instance recorded, read from its file: complete even after a SIGKILL. */
   const fileRecords = (name: string): HandlerRecord[] =>
     readFileSync(join(recordDir, `${name}.jsonl`), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
 
   beforeEach(async () => {
-    server = await NatsServer.start();
+    cluster = await NatsCluster.start('jetstream', {
+      EVENT_BUS_RETRY_INITIAL_DELAY_MS: '50',
+      EVENT_BUS_RETRY_MAX_DELAY_MS: '400',
+      FIXTURE_DURABLE: 'true',
+    });
+    server = cluster.server;
     recordDir = mkdtempSync(join(tmpdir(), 'records-'));
   });
 
   afterEach(async () => {
-    await Promise.all(running.splice(0).map((i) => i.close()));
-    await server.dispose();
+    await cluster.dispose();
     rmSync(recordDir, { recursive: true, force: true });
   });
 
@@ -221,11 +209,7 @@ describe('JetStream: durable at-least-once delivery (instances as separate proce
   it('refuses to start on a stream that conflicts with its configuration, naming the difference', async () => {
     const a = await start('a'); // creates DOMAIN_EVENTS with file storage
     await a.close();
-    const { code, stderr } = await ChildProcessInstance.failToStart({
-      EVENT_BUS_TRANSPORT: 'jetstream',
-      NATS_URL: server.url,
-      EVENT_BUS_STREAM_STORAGE: 'memory',
-    });
+    const { code, stderr } = await cluster.failToStart({ EVENT_BUS_STREAM_STORAGE: 'memory' });
     expect(code).not.toBe(0);
     expect(stderr).toContain('stream DOMAIN_EVENTS exists and differs in ways this module will not change: storage is file, configured memory');
   });

@@ -1,35 +1,20 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { HandlerRecord } from '../support/instance-protocol.js';
 import { ChildProcessInstance, eventually } from '../support/instances.js';
-import { freePort, NatsServer } from '../support/nats-server.js';
-
-const seen = (records: HandlerRecord[], handler: string, prefix: string) =>
-  records.filter((r) => r.handler === handler && r.eventId.startsWith(`${prefix}-`)).map((r) => r.eventId);
-const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+import { NatsCluster } from '../support/nats-cluster.js';
+import { freePort, type NatsServer } from '../support/nats-server.js';
+import { ids, idsOf as seen } from '../support/records.js';
 
 describe('core NATS in production conditions (instances as separate processes)', () => {
+  let cluster: NatsCluster;
   let server: NatsServer;
-  const running: ChildProcessInstance[] = [];
-
-  const start = async (name: string, env: Record<string, string> = {}) => {
-    const instance = await ChildProcessInstance.start(name, {
-      EVENT_BUS_TRANSPORT: 'nats',
-      NATS_URL: server.url,
-      NATS_RECONNECT_TIME_WAIT_MS: '100',
-      ...env,
-    });
-    running.push(instance);
-    return instance;
-  };
+  const start = (name: string) => cluster.instance(name);
 
   beforeEach(async () => {
-    server = await NatsServer.start();
+    cluster = await NatsCluster.start('nats');
+    server = cluster.server;
   });
 
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map((i) => i.close()));
-    await server.dispose();
-  });
+  afterEach(() => cluster.dispose());
 
   it('survives a server restart mid-stream: reconnects by itself and keeps delivering', async () => {
     const [a, b] = [await start('a'), await start('b')];
