@@ -31,14 +31,17 @@ export class DomainEventHandlerLoader implements OnApplicationBootstrap {
   }
 
   private loadMethods(wrapper: InstanceWrapper): void {
-    const { instance } = wrapper;
-    if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) return;
-    const prototype = Object.getPrototypeOf(instance);
+    const { instance, metatype } = wrapper;
+    const prototype = instance && typeof instance === 'object' ? Object.getPrototypeOf(instance) : metatype?.prototype;
+    if (!prototype || typeof prototype !== 'object') return;
     for (const name of this.scanner.getAllMethodNames(prototype)) {
-      const method = instance[name];
-      const metadata: OnDomainEventMetadata[] | undefined = Reflect.getMetadata(ON_DOMAIN_EVENT_METADATA, method);
+      const metadata: OnDomainEventMetadata[] | undefined = Reflect.getMetadata(ON_DOMAIN_EVENT_METADATA, prototype[name]);
       if (!metadata) continue;
-      const description = `${instance.constructor.name}.${name}`;
+      const description = `${prototype.constructor.name}.${name}`;
+      if (!wrapper.isDependencyTreeStatic() || !instance) {
+        throw new Error(`${description}: @OnDomainEvent needs a singleton provider; a request- or transient-scoped one has no instance to call`);
+      }
+      const method = instance[name];
       for (const { pattern, options } of metadata) {
         this.bus.addListener(pattern, { handler: method.bind(instance), description }, options);
       }

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { Injectable, Module, Scope, type INestApplicationContext } from '@nestjs/common';
 import { ModulesContainer, NestFactory } from '@nestjs/core';
 import { CqrsModule, EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import {
@@ -130,6 +130,21 @@ describe('EventBusModule', () => {
     class BadModule {}
     await expect(NestFactory.createApplicationContext(BadModule, { logger: false, abortOnError: false })).rejects.toThrow(
       'Misnamed.on: no @DomainEvent class is registered as "NoSuchEvent"',
+    );
+  });
+});
+
+describe('EventBusModule handler discovery', () => {
+  it('fails at startup for @OnDomainEvent on a request-scoped provider', async () => {
+    @Injectable({ scope: Scope.REQUEST })
+    class PerRequest {
+      @OnDomainEvent(ModuleSpecEvent)
+      on() {}
+    }
+    @Module({ imports: [EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })], providers: [PerRequest] })
+    class ScopedModule {}
+    await expect(NestFactory.createApplicationContext(ScopedModule, { logger: false, abortOnError: false })).rejects.toThrow(
+      'PerRequest.on: @OnDomainEvent needs a singleton provider',
     );
   });
 });
