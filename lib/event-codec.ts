@@ -21,6 +21,8 @@ export interface DecodedEvent {
 }
 
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** Distinct `datatypes` values kept encoded or parsed; an application has a handful (one per event shape). */
+const MAX_CACHED_SHAPES = 1_000;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const bigintReplacer = (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
 
@@ -49,12 +51,32 @@ function unescapePointerToken(token: string): string {
  * The envelope starts with `origin`, so an instance recognises its own broadcasts by comparing
  * a few bytes, without parsing them.
  */
+/** One `datatypes` entry, parsed: the path into `data` and the tag. */
+interface TypeEntry {
+  readonly pointer: string;
+  readonly path: readonly string[];
+  readonly tag: string;
+}
+
+/** A bounded cache: cleared when full, as the set of shapes of a running application is small and stable. */
+function remember<T>(cache: Map<string, T>, key: string, value: T): T {
+  if (cache.size >= MAX_CACHED_SHAPES) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 export class EventCodec {
   private readonly head: string;
   private readonly ownPrefix: Uint8Array;
   private readonly sourceJson: string;
+  /** Per registration: the envelope from `"type"` up to the opening quote of `time`. */
+  private readonly typeParts = new Map<DomainEventRegistration, string>();
+  /** Shape signature (pointers and tags, as the walk met them) -> `,"datatypes":"…"`. */
+  private readonly encodedShapes = new Map<string, string>();
+  /** `datatypes` string -> its parsed entries. */
+  private readonly decodedShapes = new Map<string, TypeEntry[]>();
   // Scratch state of one encode() call: encoding is synchronous, so one set per codec suffices.
-  private types: Record<string, string> | undefined;
+  private signature = '';
   private hasBigInt = false;
 
   constructor(
@@ -69,15 +91,17 @@ export class EventCodec {
 
   /** The JSON text of one event. Throws EncodeError for data the receiving side could not rebuild. */
   encode(event: object, registration: DomainEventRegistration, id: string, time: string): string {
-    this.types = undefined;
+    this.signature = '';
     this.hasBigInt = false;
     this.walkObject(event, '', registration.name);
     const data = JSON.stringify(event, this.hasBigInt ? bigintReplacer : undefined);
-    const types = this.types === undefined ? '' : `,"datatypes":${JSON.stringify(JSON.stringify(this.types))}`;
-    return (
-      `${this.head}"id":${JSON.stringify(id)},"type":${JSON.stringify(registration.name)},"source":${this.sourceJson},` +
-      `"time":"${time}","datacontenttype":"application/json"${types},"data":${data}}`
-    );
+    const types = this.signature === '' ? '' : (this.encodedShapes.get(this.signature) ?? this.encodeShape(this.signature));
+    let typePart = this.typeParts.get(registration);
+    if (typePart === undefined) {
+      typePart = `,"type":${JSON.stringify(registration.name)},"source":${this.sourceJson},"time":"`;
+      this.typeParts.set(registration, typePart);
+    }
+    return `${this.head}"id":${JSON.stringify(id)}${typePart}${time}","datacontenttype":"application/json"${types},"data":${data}}`;
   }
 
   /** True when the message was encoded by this codec's instance (its own broadcast coming back). */
@@ -126,7 +150,35 @@ export class EventCodec {
   }
 
   private tag(pointer: string, tag: string): void {
-    (this.types ??= {})[pointer] = tag;
+    this.signature += `${pointer}\u0000${tag}\u0001`;
+  }
+
+  private encodeShape(signature: string): string {
+    const types: Record<string, string> = {};
+    for (const entry of signature.split('\u0001')) {
+      const [pointer, tag] = entry.split('\u0000');
+      if (tag !== undefined) types[pointer] = tag;
+    }
+    return remember(this.encodedShapes, signature, `,"datatypes":${JSON.stringify(JSON.stringify(types))}`);
+  }
+
+  private decodeShape(datatypes: unknown, fail: (why: string) => DecodeError): TypeEntry[] {
+    let types: unknown;
+    try {
+      types = typeof datatypes === 'string' ? JSON.parse(datatypes) : undefined;
+    } catch {
+      // reported below
+    }
+    if (typeof types !== 'object' || types === null || Array.isArray(types)) throw fail('"datatypes" must be a string holding a JSON object');
+    const entries: TypeEntry[] = [];
+    for (const pointer in types) {
+      const tag = (types as Record<string, unknown>)[pointer];
+      if (typeof tag !== 'string' || !pointer.startsWith('/')) throw fail(`datatypes ${JSON.stringify(pointer)}: expected "/pointer": "tag"`);
+      const path = pointer.slice(1).split('/').map(unescapePointerToken);
+      if (path.some((token) => UNSAFE_KEYS.has(token))) throw fail(`datatypes ${JSON.stringify(pointer)}: refers to a forbidden key`);
+      entries.push({ pointer, path, tag });
+    }
+    return remember(this.decodedShapes, datatypes as string, entries);
   }
 
   private walkObject(node: object, pointer: string, where: string): void {
@@ -175,38 +227,21 @@ export class EventCodec {
   }
 
   private applyTypes(event: Record<string, unknown>, datatypes: unknown, type: string, id: string): void {
-    let types: unknown;
-    try {
-      types = typeof datatypes === 'string' ? JSON.parse(datatypes) : undefined;
-    } catch {
-      // reported below
-    }
-    if (typeof types !== 'object' || types === null || Array.isArray(types)) {
-      throw new DecodeError(`"${type}" ${id}: "datatypes" must be a string holding a JSON object`);
-    }
-    for (const pointer in types) {
-      const tag = (types as Record<string, unknown>)[pointer];
-      const fail = (why: string) => new DecodeError(`"${type}" ${id}: datatypes ${JSON.stringify(pointer)}: ${why}`);
-      if (typeof tag !== 'string' || !pointer.startsWith('/')) throw fail('expected "/pointer": "tag"');
-      const tokens = pointer.slice(1).split('/');
+    const failing = (why: string) => new DecodeError(`"${type}" ${id}: ${why}`);
+    const entries = (typeof datatypes === 'string' && this.decodedShapes.get(datatypes)) || this.decodeShape(datatypes, failing);
+    for (const { pointer, path, tag } of entries) {
+      const fail = (why: string) => failing(`datatypes ${JSON.stringify(pointer)}: ${why}`);
       let parent: Record<string, unknown> = event;
-      for (let i = 0; i < tokens.length; i++) {
-        const token = unescapePointerToken(tokens[i]);
-        if (UNSAFE_KEYS.has(token)) throw fail('refers to a forbidden key');
-        const last = i === tokens.length - 1;
-        if (last && tag === 'undefined') {
-          parent[token] = undefined;
-          break;
-        }
-        if (!Object.hasOwn(parent, token)) throw fail('refers to a missing field');
-        const value = parent[token];
-        if (last) {
-          parent[token] = this.revive(tag, value, fail);
-          break;
-        }
+      const last = path.length - 1;
+      for (let i = 0; i < last; i++) {
+        const value = Object.hasOwn(parent, path[i]) ? parent[path[i]] : undefined;
         if (typeof value !== 'object' || value === null) throw fail('passes through a value that is not an object');
         parent = value as Record<string, unknown>;
       }
+      const key = path[last];
+      if (tag === 'undefined') parent[key] = undefined;
+      else if (!Object.hasOwn(parent, key)) throw fail('refers to a missing field');
+      else parent[key] = this.revive(tag, parent[key], fail);
     }
   }
 
