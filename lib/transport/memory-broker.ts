@@ -17,6 +17,8 @@ interface Route {
 const MAX_CACHED_SUBJECTS = 10_000;
 const ignore = () => undefined;
 const encoder = new TextEncoder();
+/** Bytes, as a network transport would deliver them (encoded once per publish, and only if delivered). */
+const toPayload = (payload: string | LocalEnvelope): TransportPayload => (typeof payload === 'string' ? encoder.encode(payload) : payload);
 
 /**
  * An in-process NATS: the transports of every application instance in one process meet here.
@@ -45,12 +47,12 @@ export class MemoryBroker {
 
   publish(subject: string, payload: string | LocalEnvelope, publisher: object): void {
     const route = this.route(subject);
-    const data: TransportPayload = typeof payload === 'string' ? encoder.encode(payload) : payload;
+    let data: TransportPayload | undefined;
     for (const subscription of route.broadcast) {
-      if (subscription.owner !== publisher) this.pending.push(subscription, subject, data);
+      if (subscription.owner !== publisher) this.pending.push(subscription, subject, (data ??= toPayload(payload)));
     }
     for (const members of route.groups) {
-      this.pending.push(members[this.nextMember++ % members.length], subject, data);
+      this.pending.push(members[this.nextMember++ % members.length], subject, (data ??= toPayload(payload)));
     }
     if (!this.scheduled && this.pending.length > 0) {
       this.scheduled = true;
