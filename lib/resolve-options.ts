@@ -73,7 +73,7 @@ class Setting<T> {
 function pick<T>(code: T | undefined, optionPath: string, env: Env, variable: string, parse: (raw: string, s: Setting<T>) => T): Setting<T> {
   if (code !== undefined) return new Setting(code, `option ${optionPath}`);
   const raw = env[variable];
-  if (raw === undefined || raw.trim() === '') return new Setting<T>(undefined, `environment variable ${variable}`);
+  if (raw === undefined || raw.trim() === '') return new Setting<T>(undefined, `option ${optionPath} or environment variable ${variable}`);
   const setting = new Setting<T>(undefined, `environment variable ${variable}`);
   return new Setting(parse(raw.trim(), setting), setting.label);
 }

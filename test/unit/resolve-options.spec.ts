@@ -1,0 +1,79 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBusConfigError, resolveEventBusOptions } from '../../lib/resolve-options.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'options-'));
+const file = join(dir, 'readable.pem');
+writeFileSync(file, 'x');
+
+describe('resolveEventBusOptions', () => {
+  it('has defaults that need nothing', () => {
+    const options = resolveEventBusOptions({}, {});
+    expect(options).toMatchObject({
+      transport: 'memory',
+      subjectPrefix: 'events.domain',
+      source: '/nestjs-domain-events',
+      memory: { codec: false },
+      nats: { servers: ['nats://127.0.0.1:4222'], connectTimeoutMs: 5000, reconnectTimeWaitMs: 1000, maxReconnectAttempts: -1 },
+      jetstream: { stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory' },
+      retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
+    });
+    expect(options.instanceId).toMatch(/^i[A-Za-z0-9_-]{12}$/);
+    expect(resolveEventBusOptions({}, {}).instanceId).not.toBe(options.instanceId);
+  });
+
+  it('reads the environment where code is silent, and lets code win', () => {
+    const env = {
+      EVENT_BUS_TRANSPORT: 'jetstream', NATS_URL: ' nats://a:4222 , b:4223 ', EVENT_BUS_SUBJECT_PREFIX: 'game.events',
+      EVENT_BUS_INSTANCE_ID: 'pod-1', EVENT_BUS_MEMORY_CODEC: 'yes', EVENT_BUS_RETRY_ATTEMPTS: '3', EVENT_BUS_STREAM: 'GAME',
+      NATS_USER: 'u', NATS_PASSWORD: 'p',
+    };
+    expect(resolveEventBusOptions({}, env)).toMatchObject({
+      transport: 'jetstream', subjectPrefix: 'game.events', instanceId: 'pod-1', memory: { codec: true },
+      nats: { servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1' }, retry: { attempts: 3 }, jetstream: { stream: 'GAME' },
+    });
+    expect(resolveEventBusOptions({ transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] } }, env)).toMatchObject({
+      transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] },
+    });
+  });
+
+  it.each([
+    [{ EVENT_BUS_TRANSPORT: 'kafka' }, 'environment variable EVENT_BUS_TRANSPORT: expected "memory", "nats", "jetstream", got "kafka"'],
+    [{ EVENT_BUS_SUBJECT_PREFIX: 'events.*' }, 'environment variable EVENT_BUS_SUBJECT_PREFIX: token "*"'],
+    [{ EVENT_BUS_SUBJECT_PREFIX: 'events..x' }, 'environment variable EVENT_BUS_SUBJECT_PREFIX: token "" must not be empty'],
+    [{ EVENT_BUS_INSTANCE_ID: 'pod.1' }, 'environment variable EVENT_BUS_INSTANCE_ID: must not contain'],
+    [{ EVENT_BUS_MEMORY_CODEC: 'maybe' }, 'environment variable EVENT_BUS_MEMORY_CODEC: expected true or false, got "maybe"'],
+    [{ NATS_URL: 'http://host:80' }, 'environment variable NATS_URL: "http://host:80" is not a NATS server URL'],
+    [{ NATS_URL: 'nats://' }, 'environment variable NATS_URL: "nats://" is not a NATS server URL'],
+    [{ NATS_URL: ' , ' }, 'environment variable NATS_URL: no server given'],
+    [{ NATS_USER: 'u' }, 'option nats.password or environment variable NATS_PASSWORD: required with environment variable NATS_USER'],
+    [{ NATS_TOKEN: 't', NATS_USER: 'u', NATS_PASSWORD: 'p' }, 'environment variable NATS_USER: conflicts with environment variable NATS_TOKEN'],
+    [{ NATS_NKEY_SEED: 'not-a-seed' }, 'environment variable NATS_NKEY_SEED: is not an nkey user seed'],
+    [{ NATS_CREDS_FILE: '/no/such/file.creds' }, 'environment variable NATS_CREDS_FILE: cannot read file "/no/such/file.creds"'],
+    [{ NATS_TLS_CA_FILE: '/no/such/ca.pem' }, 'environment variable NATS_TLS_CA_FILE: cannot read file'],
+    [{ NATS_TLS_CERT_FILE: file }, 'option nats.tls.keyFile or environment variable NATS_TLS_KEY_FILE: a client certificate needs both a cert file and a key file'],
+    [{ NATS_CONNECT_TIMEOUT_MS: 'soon' }, 'environment variable NATS_CONNECT_TIMEOUT_MS: expected an integer, got "soon"'],
+    [{ NATS_CONNECT_TIMEOUT_MS: '0' }, 'environment variable NATS_CONNECT_TIMEOUT_MS: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_STREAM: 'my.stream' }, 'environment variable EVENT_BUS_STREAM: a stream name may hold letters, digits'],
+    [{ EVENT_BUS_STREAM_STORAGE: 'disk' }, 'environment variable EVENT_BUS_STREAM_STORAGE: expected "file", "memory", got "disk"'],
+    [{ EVENT_BUS_IDEMPOTENCY: 'redis' }, 'environment variable EVENT_BUS_IDEMPOTENCY: expected "memory", "kv", "off", got "redis"'],
+    [{ EVENT_BUS_RETRY_ATTEMPTS: '0' }, 'environment variable EVENT_BUS_RETRY_ATTEMPTS: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_RETRY_INITIAL_DELAY_MS: '500', EVENT_BUS_RETRY_MAX_DELAY_MS: '100' }, 'environment variable EVENT_BUS_RETRY_MAX_DELAY_MS: must not be below the initial delay (500 ms)'],
+  ])('fails on %j, naming the variable', (env, message) => {
+    expect(() => resolveEventBusOptions({}, env)).toThrow(EventBusConfigError);
+    expect(() => resolveEventBusOptions({}, env)).toThrow(message);
+  });
+
+  it('names the option when the bad value comes from code', () => {
+    expect(() => resolveEventBusOptions({ subjectPrefix: 'a.>' }, {})).toThrow('option subjectPrefix: token ">"');
+    expect(() => resolveEventBusOptions({ nats: { servers: 'ftp://x' } }, {})).toThrow('option nats.servers: "ftp://x" is not a NATS server URL');
+    expect(() => resolveEventBusOptions({ nats: { tls: { keyFile: file } } }, {})).toThrow('option nats.tls.certFile or environment variable NATS_TLS_CERT_FILE: a client certificate needs both');
+    expect(() => resolveEventBusOptions({ retry: { attempts: 1.5 } }, {})).toThrow('option retry.attempts: expected an integer >= 1, got 1.5');
+  });
+
+  it('takes TLS and credentials files that exist', () => {
+    const options = resolveEventBusOptions({}, { NATS_TLS_CA_FILE: file, NATS_TLS_CERT_FILE: file, NATS_TLS_KEY_FILE: file });
+    expect(options.nats.tls).toEqual({ caFile: file, certFile: file, keyFile: file });
+  });
+});
