@@ -18,7 +18,7 @@ import { KvIdempotencyStore, MemoryIdempotencyStore, type IdempotencyStore } fro
 import type { ResolvedEventBusOptions } from '../resolve-options.js';
 import { retryDelayMs } from '../retry-backoff.js';
 import { subjectMatches } from '../subject-pattern.js';
-import type { DeliveryOptions, TransportMessageHandler, TransportSubscription } from './event-transport.js';
+import { TransportClosedError, type DeliveryOptions, type TransportMessageHandler, type TransportSubscription } from './event-transport.js';
 import { deadLetterPrefix, deadLetterStream, ensureEventStreams } from './jetstream-streams.js';
 import { NatsTransport } from './nats.transport.js';
 
@@ -58,6 +58,17 @@ interface ScopedHandler {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const oneLine = (text: string) => text.replace(/[\r\n]+/g, ' ').slice(0, 1024);
 
 /** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
@@ -88,6 +99,9 @@ export class JetStreamTransport extends NatsTransport {
   private readonly setups = new Set<Promise<unknown>>();
   private readonly consumers = new Set<ConsumerMessages>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Publishes awaiting their ack: a clean stop waits for them, so that none is reported lost. */
+  private readonly unacked = new Set<Promise<unknown>>();
+  private closing = false;
   private readonly scopes = new Map<string, ScopedHandler[]>();
   private readonly instanceScope: string;
   private readonly deadLetterPrefix: string;
@@ -113,8 +127,13 @@ export class JetStreamTransport extends NatsTransport {
 
   /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
   override publish(subject: string, payload: string, id: string): Promise<unknown> {
+    if (this.closing) throw new TransportClosedError(`cannot publish to ${subject}: the JetStream transport is closing`);
     this.openConnection(`publish to ${subject}`);
-    return this.js.publish(subject, payload, { msgID: id });
+    const ack = this.js.publish(subject, payload, { msgID: id });
+    this.unacked.add(ack);
+    const forget = () => this.unacked.delete(ack);
+    ack.then(forget, forget);
+    return ack;
   }
 
   override subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription {
@@ -170,13 +189,15 @@ export class JetStreamTransport extends NatsTransport {
 
   /** Stops pulling, lets running handlers finish (up to the shutdown timeout) and ack, then drains. */
   override async close(): Promise<void> {
+    this.closing = true;
     for (const messages of this.consumers) messages.stop();
     this.consumers.clear();
-    if (this.inFlight.size > 0) {
-      const timeout = sleep(this.config.jetstream.shutdownTimeoutMs).then(() => 'timeout');
-      if ((await Promise.race([Promise.all(this.inFlight), timeout])) === 'timeout') {
-        this.logger.warn(`${this.inFlight.size} handlers still running after ${this.config.jetstream.shutdownTimeoutMs} ms: their events will be redelivered`);
-      }
+    const settled = Promise.all([...this.inFlight, ...[...this.unacked].map((ack) => ack.catch(() => undefined))]);
+    if (!(await settlesWithin(settled, this.config.jetstream.shutdownTimeoutMs))) {
+      this.logger.warn(
+        `after ${this.config.jetstream.shutdownTimeoutMs} ms, ${this.inFlight.size} handlers still run (their events will be redelivered) ` +
+          `and ${this.unacked.size} publishes await their ack`,
+      );
     }
     await super.close();
   }
