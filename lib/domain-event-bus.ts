@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { emptyStats, type EventBusStats } from './event-bus-stats.js';
@@ -6,6 +5,7 @@ import { DecodeError, EventCodec } from './event-codec.js';
 import { EventContext } from './event-context.js';
 import { eventRegistry, type DomainEventRegistration } from './event-registry.js';
 import { EventRoute, type EventPattern } from './event-route.js';
+import { nextEventId } from './event-id.js';
 import { isoNow } from './iso-clock.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
 import type {
@@ -74,15 +74,26 @@ interface ListenerSet {
   subscriptions: TransportSubscription[];
 }
 
-interface HeldPublish {
-  readonly event: object;
-  readonly registration: DomainEventRegistration;
-  readonly subject: string;
-  readonly key: string | undefined;
-  readonly id: string;
-  readonly time: string;
-  readonly payload: string | LocalEnvelope;
-  readonly cqrsArgs: readonly unknown[];
+/** One published event on its way: also the envelope itself when it travels unencoded (one allocation per event). */
+class Outgoing implements LocalEnvelope {
+  /** The encoded event, or this envelope. */
+  payload: string | LocalEnvelope = this;
+
+  constructor(
+    readonly event: object,
+    readonly registration: DomainEventRegistration,
+    readonly subject: string,
+    readonly key: string | undefined,
+    readonly id: string,
+    readonly time: string,
+    readonly source: string,
+    readonly origin: string,
+    readonly cqrsArgs: readonly unknown[],
+  ) {}
+
+  get type(): string {
+    return this.registration.name;
+  }
 }
 
 const RESOLVED = Promise.resolve();
@@ -123,7 +134,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private readonly subjectBases = new Map<DomainEventRegistration, string>();
   private readonly warnedTypes = new Set<string>();
   private readonly stats = emptyStats();
-  private held: HeldPublish[] = [];
+  private held: Outgoing[] = [];
   private active = false;
   private closing = false;
   private cqrsDispatch: LocalCqrsDispatch | undefined;
@@ -285,14 +296,12 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
       const problem = tokenProblem(key);
       if (problem) throw new Error(`${registration.name}: routing key ${JSON.stringify(key)} ${problem}`);
     }
-    const id = options?.id ?? randomUUID();
+    const id = options?.id ?? nextEventId();
     const time = isoNow();
     const base = this.subjectBase(registration);
     const subject = key === undefined ? base : `${base}.${key}`;
-    const payload: string | LocalEnvelope = this.encodeLocally
-      ? this.codec.encode(event, registration, id, time)
-      : { event, id, type: registration.name, source: this.options.source, time, origin: this.options.instanceId };
-    const publish: HeldPublish = { event, registration, subject, key, id, time, payload, cqrsArgs };
+    const publish = new Outgoing(event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs);
+    if (this.encodeLocally) publish.payload = this.codec.encode(event, registration, id, time);
     if (!this.active) {
       if (this.closing) throw new Error(`cannot publish ${registration.name}: the event bus is shut down`);
       this.held.push(publish);
@@ -302,7 +311,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Hands the event to the transport and runs the local handlers; settles when both are done. */
-  private transmit(publish: HeldPublish): Promise<void> {
+  private transmit(publish: Outgoing): Promise<void> {
     const stored = this.transport.publish(publish.subject, publish.payload, publish.id);
     this.stats.published++;
     const handled = this.dispatchLocally(publish);
@@ -314,14 +323,14 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     return handled ? Promise.all([accepted, handled]).then(ignore) : accepted;
   }
 
-  private publishFailed(publish: HeldPublish, error: unknown): void {
+  private publishFailed(publish: Outgoing, error: unknown): void {
     this.stats.publishErrors++;
     const err = error instanceof Error ? error : new Error(String(error));
     this.logger.error(`could not publish ${publish.registration.name} ${publish.id}: ${err.message}`, err.stack);
   }
 
   /** CQRS handlers always run here at once, as with CQRS alone; the bridge skips this instance's own events. */
-  private dispatchLocally(publish: HeldPublish): Promise<void> | undefined {
+  private dispatchLocally(publish: Outgoing): Promise<void> | undefined {
     this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
     if (!this.dispatchOwnEvents) return undefined;
     const type = publish.registration.name;

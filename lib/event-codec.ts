@@ -30,7 +30,8 @@ const bigintReplacer = (_key: string, value: unknown) => (typeof value === 'bigi
 function instantiate(proto: object, data: Record<string, unknown>): Record<string, unknown> {
   const instance = Object.create(proto) as Record<string, unknown>;
   for (const key in data) {
-    if (!UNSAFE_KEYS.has(key)) instance[key] = data[key];
+    // Spelled out rather than UNSAFE_KEYS.has(): this runs for every field of every event.
+    if (key !== '__proto__' && key !== 'constructor' && key !== 'prototype') instance[key] = data[key];
   }
   return instance;
 }
@@ -56,6 +57,10 @@ interface TypeEntry {
   readonly pointer: string;
   readonly path: readonly string[];
   readonly tag: string;
+}
+
+function entryError(type: string, id: string, entry: TypeEntry, why: string): DecodeError {
+  return new DecodeError(`"${type}" ${id}: datatypes ${JSON.stringify(entry.pointer)}: ${why}`);
 }
 
 /** A bounded cache: cleared when full, as the set of shapes of a running application is small and stable. */
@@ -227,39 +232,42 @@ export class EventCodec {
   }
 
   private applyTypes(event: Record<string, unknown>, datatypes: unknown, type: string, id: string): void {
-    const failing = (why: string) => new DecodeError(`"${type}" ${id}: ${why}`);
-    const entries = (typeof datatypes === 'string' && this.decodedShapes.get(datatypes)) || this.decodeShape(datatypes, failing);
-    for (const { pointer, path, tag } of entries) {
-      const fail = (why: string) => failing(`datatypes ${JSON.stringify(pointer)}: ${why}`);
+    const entries =
+      (typeof datatypes === 'string' && this.decodedShapes.get(datatypes)) || this.decodeShape(datatypes, (why) => new DecodeError(`"${type}" ${id}: ${why}`));
+    for (const entry of entries) {
+      const { path, tag } = entry;
       let parent: Record<string, unknown> = event;
       const last = path.length - 1;
       for (let i = 0; i < last; i++) {
         const value = Object.hasOwn(parent, path[i]) ? parent[path[i]] : undefined;
-        if (typeof value !== 'object' || value === null) throw fail('passes through a value that is not an object');
+        if (typeof value !== 'object' || value === null) throw entryError(type, id, entry, 'passes through a value that is not an object');
         parent = value as Record<string, unknown>;
       }
       const key = path[last];
       if (tag === 'undefined') parent[key] = undefined;
-      else if (!Object.hasOwn(parent, key)) throw fail('refers to a missing field');
-      else parent[key] = this.revive(tag, parent[key], fail);
+      else if (!Object.hasOwn(parent, key)) throw entryError(type, id, entry, 'refers to a missing field');
+      else {
+        const revived = this.revive(tag, parent[key]);
+        if (typeof revived === 'string') throw entryError(type, id, entry, revived);
+        parent[key] = revived;
+      }
     }
   }
 
-  private revive(tag: string, value: unknown, fail: (why: string) => DecodeError): unknown {
+  /** The value a tag stands for, or why the JSON value cannot be it (a string). */
+  private revive(tag: string, value: unknown): unknown {
     switch (tag) {
       case 'Date': {
         if (value === null) return new Date(NaN); // an Invalid Date is sent as null
         const date = new Date(value as string);
-        if (typeof value !== 'string' || Number.isNaN(date.getTime())) throw fail('is not a valid date');
-        return date;
+        return typeof value !== 'string' || Number.isNaN(date.getTime()) ? 'is not a valid date' : date;
       }
       case 'bigint':
-        if (typeof value !== 'string' || !/^-?\d+$/.test(value)) throw fail('is not an integer string');
-        return BigInt(value);
+        return typeof value !== 'string' || !/^-?\d+$/.test(value) ? 'is not an integer string' : BigInt(value);
       default: {
         const registration = this.registry.valueObjectByName(tag);
-        if (!registration) throw fail(`"${tag}" is not a registered @ValueObject`);
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('is not a JSON object');
+        if (!registration) return `"${tag}" is not a registered @ValueObject`;
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not a JSON object';
         return instantiate(registration.type.prototype, value as Record<string, unknown>);
       }
     }

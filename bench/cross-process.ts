@@ -1,0 +1,78 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { percentile } from './stats.js';
+import type { Command, Kind, Received } from './worker.js';
+
+const WORKER = new URL('./worker.js', import.meta.url).pathname;
+
+function spawnWorker(role: 'publisher' | 'subscriber', kind: Kind, natsUrl: string): ChildProcess {
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${role}-${kind}-${Date.now()}.cpuprofile`] : [];
+  return fork(WORKER, [role, kind], { env: { ...process.env, NATS_URL: natsUrl }, execArgv: profile, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+function next<T>(child: ChildProcess, key: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: Record<string, T>) => {
+      if (!(key in message)) return;
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      resolve(message[key]);
+    };
+    const onExit = (code: number) => reject(new Error(`worker exited with ${code} while waiting for ${key}`));
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+export interface Delivery {
+  /** Events per second received (and rebuilt) by each subscriber, the slowest counting. */
+  eventsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  rebuilt: number;
+}
+
+/** One publisher process and `subscribers` subscriber processes of one kind, kept for several runs. */
+export class CrossProcessRig {
+  private constructor(
+    private readonly publisher: ChildProcess,
+    private readonly subscribers: ChildProcess[],
+  ) {}
+
+  static async start(kind: Kind, natsUrl: string, subscribers = 1): Promise<CrossProcessRig> {
+    const subs = Array.from({ length: subscribers }, () => spawnWorker('subscriber', kind, natsUrl));
+    await Promise.all(subs.map((s) => next(s, 'started')));
+    const publisher = spawnWorker('publisher', kind, natsUrl);
+    await next(publisher, 'started');
+    return new CrossProcessRig(publisher, subs);
+  }
+
+  async run(command: Extract<Command, { cmd: 'burst' | 'rate' }>): Promise<Delivery> {
+    const count = command.cmd === 'burst' ? command.count : command.perSecond * command.seconds;
+    await Promise.all(
+      this.subscribers.map((s) => {
+        const ready = next(s, 'ready');
+        s.send({ cmd: 'expect', count } satisfies Command);
+        return ready;
+      }),
+    );
+    const done = this.subscribers.map((s) => next<Received>(s, 'done'));
+    this.publisher.send(command);
+    const results = await Promise.all(done);
+    const latencies = Float64Array.from(results.flatMap((r) => r.latencies)).sort();
+    return {
+      eventsPerSecond: Math.min(...results.map((r) => r.count / (r.elapsedMs / 1000))),
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: latencies[latencies.length - 1],
+      rebuilt: Math.min(...results.map((r) => r.rebuilt)),
+    };
+  }
+
+  async stop(): Promise<void> {
+    const all = [this.publisher, ...this.subscribers];
+    for (const child of all) child.kill('SIGTERM');
+    await Promise.all(all.map((child) => (child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined)));
+  }
+}
