@@ -77,7 +77,7 @@ interface ListenerSet {
 /** One published event on its way: also the envelope itself when it travels unencoded (one allocation per event). */
 class Outgoing implements LocalEnvelope {
   /** The encoded event, or this envelope. */
-  payload: string | LocalEnvelope = this;
+  payload: Uint8Array | LocalEnvelope = this;
 
   constructor(
     readonly event: object,

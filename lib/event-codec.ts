@@ -24,6 +24,10 @@ const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** Distinct `datatypes` values kept encoded or parsed; an application has a handful (one per event shape). */
 const MAX_CACHED_SHAPES = 1_000;
 const decoder = new TextDecoder('utf-8', { fatal: true });
+const NO_BYTES = Buffer.alloc(0);
+const TIME_END = Buffer.from('","datacontenttype":"application/json"');
+const DATA = Buffer.from(',"data":');
+const CLOSE_BRACE = 0x7d;
 const bigintReplacer = (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
 
 /** Copies the own data of a parsed JSON object onto a new instance of `proto`, never touching a prototype. */
@@ -71,13 +75,13 @@ function remember<T>(cache: Map<string, T>, key: string, value: T): T {
 }
 
 export class EventCodec {
-  private readonly head: string;
-  private readonly ownPrefix: Uint8Array;
+  /** The envelope's first bytes, the same for every event of this instance. */
+  private readonly ownPrefix: Buffer;
   private readonly sourceJson: string;
-  /** Per registration: the envelope from `"type"` up to the opening quote of `time`. */
-  private readonly typeParts = new Map<DomainEventRegistration, string>();
-  /** Shape signature (pointers and tags, as the walk met them) -> `,"datatypes":"…"`. */
-  private readonly encodedShapes = new Map<string, string>();
+  /** Per registration: the envelope from `"type"` up to the opening quote of `time`, as bytes. */
+  private readonly typeParts = new Map<DomainEventRegistration, Buffer>();
+  /** Shape signature (pointers and tags, as the walk met them) -> the bytes of `,"datatypes":"…"`. */
+  private readonly encodedShapes = new Map<string, Buffer>();
   /** `datatypes` string -> its parsed entries. */
   private readonly decodedShapes = new Map<string, TypeEntry[]>();
   // Scratch state of one encode() call: encoding is synchronous, so one set per codec suffices.
@@ -89,24 +93,37 @@ export class EventCodec {
     origin: string,
     source: string,
   ) {
-    this.head = `{"specversion":"1.0","origin":${JSON.stringify(origin)},`;
-    this.ownPrefix = new TextEncoder().encode(this.head);
+    this.ownPrefix = Buffer.from(`{"specversion":"1.0","origin":${JSON.stringify(origin)},"id":`);
     this.sourceJson = JSON.stringify(source);
   }
 
-  /** The JSON text of one event. Throws EncodeError for data the receiving side could not rebuild. */
-  encode(event: object, registration: DomainEventRegistration, id: string, time: string): string {
+  /**
+   * The JSON bytes of one event. What is the same for every event (the attributes but id, time and
+   * data) is encoded once; per event only id, time and data are. Throws EncodeError for data the
+   * receiving side could not rebuild.
+   */
+  encode(event: object, registration: DomainEventRegistration, id: string, time: string): Uint8Array {
     this.signature = '';
     this.hasBigInt = false;
     this.walkObject(event, '', registration.name);
     const data = JSON.stringify(event, this.hasBigInt ? bigintReplacer : undefined);
-    const types = this.signature === '' ? '' : (this.encodedShapes.get(this.signature) ?? this.encodeShape(this.signature));
-    let typePart = this.typeParts.get(registration);
-    if (typePart === undefined) {
-      typePart = `,"type":${JSON.stringify(registration.name)},"source":${this.sourceJson},"time":"`;
-      this.typeParts.set(registration, typePart);
-    }
-    return `${this.head}"id":${JSON.stringify(id)}${typePart}${time}","datacontenttype":"application/json"${types},"data":${data}}`;
+    const types = this.signature === '' ? NO_BYTES : (this.encodedShapes.get(this.signature) ?? this.encodeShape(this.signature));
+    const typePart = this.typeParts.get(registration) ?? this.encodeTypePart(registration);
+    const idJson = JSON.stringify(id);
+    const idLength = Buffer.byteLength(idJson);
+    const dataLength = Buffer.byteLength(data);
+    const prefix = this.ownPrefix;
+    const out = Buffer.allocUnsafe(prefix.length + idLength + typePart.length + time.length + TIME_END.length + types.length + DATA.length + dataLength + 1);
+    let at = prefix.copy(out, 0);
+    at += out.write(idJson, at, idLength, 'utf8');
+    at += typePart.copy(out, at);
+    at += out.write(time, at, time.length, 'latin1');
+    at += TIME_END.copy(out, at);
+    at += types.copy(out, at);
+    at += DATA.copy(out, at);
+    at += out.write(data, at, dataLength, 'utf8');
+    out[at] = CLOSE_BRACE;
+    return out;
   }
 
   /** True when the message was encoded by this codec's instance (its own broadcast coming back). */
@@ -158,13 +175,19 @@ export class EventCodec {
     this.signature += `${pointer}\u0000${tag}\u0001`;
   }
 
-  private encodeShape(signature: string): string {
+  private encodeShape(signature: string): Buffer {
     const types: Record<string, string> = {};
     for (const entry of signature.split('\u0001')) {
       const [pointer, tag] = entry.split('\u0000');
       if (tag !== undefined) types[pointer] = tag;
     }
-    return remember(this.encodedShapes, signature, `,"datatypes":${JSON.stringify(JSON.stringify(types))}`);
+    return remember(this.encodedShapes, signature, Buffer.from(`,"datatypes":${JSON.stringify(JSON.stringify(types))}`));
+  }
+
+  private encodeTypePart(registration: DomainEventRegistration): Buffer {
+    const part = Buffer.from(`,"type":${JSON.stringify(registration.name)},"source":${this.sourceJson},"time":"`);
+    this.typeParts.set(registration, part);
+    return part;
   }
 
   private decodeShape(datatypes: unknown, fail: (why: string) => DecodeError): TypeEntry[] {

@@ -49,7 +49,7 @@ export interface TransportStatus {
  * conformance suite in test/transport.
  */
 export interface EventTransport {
-  /** True when publish() takes encoded JSON text; false when it takes a LocalEnvelope. */
+  /** True when publish() takes encoded JSON bytes; false when it takes a LocalEnvelope. */
   readonly encodes: boolean;
   /** True when a failed message is delivered again (so the bus remembers which handlers already ran). */
   readonly redelivers: boolean;
@@ -58,7 +58,7 @@ export interface EventTransport {
    * Hands the message to the broker. Throws when the transport is closed. A durable transport
    * returns a promise that settles once the broker stored the message (rejecting if it did not).
    */
-  publish(subject: string, payload: string | LocalEnvelope, id: string): Promise<unknown> | void;
+  publish(subject: string, payload: Uint8Array | LocalEnvelope, id: string): Promise<unknown> | void;
   /** Subscribes to a subject or wildcard pattern; with a queue, as a member of that queue group. */
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription;
   /** Resolves once the broker has processed every subscription and publish made so far. */

@@ -126,7 +126,7 @@ export class JetStreamTransport extends NatsTransport {
   }
 
   /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
-  override publish(subject: string, payload: string, id: string): Promise<unknown> {
+  override publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
     if (this.closing) throw new TransportClosedError(`cannot publish to ${subject}: the JetStream transport is closing`);
     this.openConnection(`publish to ${subject}`);
     const ack = this.js.publish(subject, payload, { msgID: id });

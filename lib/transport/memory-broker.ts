@@ -16,9 +16,6 @@ interface Route {
 
 const MAX_CACHED_SUBJECTS = 10_000;
 const ignore = () => undefined;
-const encoder = new TextEncoder();
-/** Bytes, as a network transport would deliver them (encoded once per publish, and only if delivered). */
-const toPayload = (payload: string | LocalEnvelope): TransportPayload => (typeof payload === 'string' ? encoder.encode(payload) : payload);
 
 /**
  * An in-process NATS: the transports of every application instance in one process meet here.
@@ -45,14 +42,13 @@ export class MemoryBroker {
     };
   }
 
-  publish(subject: string, payload: string | LocalEnvelope, publisher: object): void {
+  publish(subject: string, payload: TransportPayload, publisher: object): void {
     const route = this.route(subject);
-    let data: TransportPayload | undefined;
     for (const subscription of route.broadcast) {
-      if (subscription.owner !== publisher) this.pending.push(subscription, subject, (data ??= toPayload(payload)));
+      if (subscription.owner !== publisher) this.pending.push(subscription, subject, payload);
     }
     for (const members of route.groups) {
-      this.pending.push(members[this.nextMember++ % members.length], subject, (data ??= toPayload(payload)));
+      this.pending.push(members[this.nextMember++ % members.length], subject, payload);
     }
     if (!this.scheduled && this.pending.length > 0) {
       this.scheduled = true;

@@ -21,7 +21,7 @@ export class MemoryTransport implements EventTransport {
 
   async connect(): Promise<void> {}
 
-  publish(subject: string, payload: string | LocalEnvelope): void {
+  publish(subject: string, payload: Uint8Array | LocalEnvelope): void {
     if (this.closed) throw new TransportClosedError('the memory transport is closed');
     this.broker.publish(subject, payload, this);
   }

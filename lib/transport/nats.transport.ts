@@ -75,7 +75,7 @@ export class NatsTransport implements EventTransport {
     void this.watch(this.connection);
   }
 
-  publish(subject: string, payload: string, _id?: string): Promise<unknown> | void {
+  publish(subject: string, payload: Uint8Array, _id?: string): Promise<unknown> | void {
     this.openConnection(`publish to ${subject}`).publish(subject, payload);
   }
 

@@ -27,7 +27,7 @@ describe('sample: the admin page in a real browser', () => {
   it('streams an event published during the test, with counters and players per room', async () => {
     const page = await browser.newPage();
     await page.goto(`${sample.url}/admin`);
-    await page.waitForFunction(() => document.getElementById('instance')?.textContent?.includes('on memory'));
+    await page.locator('#instance', { hasText: 'on memory' }).waitFor({ timeout: 10_000 });
     const player = await WsPlayer.connect('browser-test-player', sample.port);
     try {
       player.join('kingsport-7');

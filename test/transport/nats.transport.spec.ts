@@ -56,7 +56,7 @@ describe('NATS transport connection handling', () => {
         for (const t of [publisher, subscriber]) expect(t.status()).toMatchObject({ connected: true, reconnects: 1 });
       });
       await eventually(async () => {
-        publisher.publish('restart.x', '{}', 'x');
+        publisher.publish('restart.x', new TextEncoder().encode('{}'), 'x');
         await publisher.flush();
         expect(received.length).toBeGreaterThan(0);
       });

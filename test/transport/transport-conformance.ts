@@ -13,6 +13,7 @@ export interface ConformanceTarget {
 
 const DELIVERY: DeliveryOptions = { attempts: 1, start: 'new', ordered: false };
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** What a subscription received: the `n` of each message, in order. */
 class Inbox {
@@ -27,7 +28,7 @@ class Inbox {
 
 function message(transport: EventTransport, n: number) {
   const body = { n };
-  return transport.encodes ? JSON.stringify(body) : { event: body, id: `m${n}`, type: 'T', source: '/s', time: '', origin: 'o' };
+  return transport.encodes ? encoder.encode(JSON.stringify(body)) : { event: body, id: `m${n}`, type: 'T', source: '/s', time: '', origin: 'o' };
 }
 
 function publishAll(transport: EventTransport, subject: string, numbers: number[]): Promise<unknown> {
