@@ -25,3 +25,6 @@ export class PlayerMoved {
 export const now = () => performance.timeOrigin + performance.now();
 
 export const playerMoved = (seq: number) => new PlayerMoved('player-00042', 'arkham-1', new Date(), new Position(12.5, -3.25), seq, now());
+
+/** Unacknowledged JetStream publishes, and deliveries, in flight at once: the same for ours and raw. */
+export const JETSTREAM_WINDOW = 256;

@@ -25,6 +25,8 @@ function next<T>(child: ChildProcess, key: string): Promise<T> {
 }
 
 export interface Delivery {
+  /** Events per second the publisher got through (acknowledged, on JetStream). */
+  publishedPerSecond: number;
   /** Events per second received (and rebuilt) by each subscriber, the slowest counting. */
   eventsPerSecond: number;
   p50Ms: number;
@@ -58,10 +60,13 @@ export class CrossProcessRig {
       }),
     );
     const done = this.subscribers.map((s) => next<Received>(s, 'done'));
+    const published = next<{ elapsedMs: number }>(this.publisher, 'published');
     this.publisher.send(command);
     const results = await Promise.all(done);
+    const { elapsedMs } = await published;
     const latencies = Float64Array.from(results.flatMap((r) => r.latencies)).sort();
     return {
+      publishedPerSecond: count / (elapsedMs / 1000),
       eventsPerSecond: Math.min(...results.map((r) => r.count / (r.elapsedMs / 1000))),
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),

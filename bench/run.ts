@@ -6,6 +6,7 @@ import { NatsServer } from '../test/support/nats-server.js';
 import { CrossProcessRig, type Delivery } from './cross-process.js';
 import { InProcessTarget, memoryAfter, type InProcessBus } from './in-process.js';
 import { median, medianOf } from './stats.js';
+import { JETSTREAM_WINDOW } from './bench-event.js';
 import type { Kind } from './worker.js';
 
 /**
@@ -20,6 +21,7 @@ const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows d
 const CROSS_PROCESS_EVENTS = long ? 500_000 : 100_000;
 const FAN_OUT_EVENTS = long ? 200_000 : 50_000;
 const RATE_SECONDS = long ? 10 : 2;
+const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
 
 interface Row {
   scenario: string;
@@ -87,6 +89,12 @@ async function acrossProcesses(natsUrl: string): Promise<void> {
 
   const fanOut = { cmd: 'burst', count: FAN_OUT_EVENTS } as const;
   add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries('ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries('raw', 4, fanOut), 'eventsPerSecond'));
+
+  const durable = { cmd: 'burst', count: JETSTREAM_EVENTS } as const;
+  const [oursJs, rawJs] = [await deliveries('ours-jetstream', 1, durable), await deliveries('raw-jetstream', 1, durable)];
+  const jetstream = `7. JetStream, ${JETSTREAM_WINDOW} in flight`;
+  add(jetstream, 'events/s published and acknowledged', med(oursJs, 'publishedPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'publishedPerSecond'));
+  add(jetstream, 'events/s consumed by a group (acked)', med(oursJs, 'eventsPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'eventsPerSecond'));
 }
 
 async function memory(): Promise<void> {
@@ -121,6 +129,7 @@ try {
 const machine = `${cpus().length} × ${cpus()[0].model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const header = '| scenario | metric | ours | reference | reference value | ours / reference |';
 const lines = [header, '| --- | --- | --- | --- | --- | --- |'];
+rows.sort((a, b) => parseInt(a.scenario, 10) - parseInt(b.scenario, 10)); // stable: within a scenario, in measuring order
 for (const r of rows) lines.push(`| ${r.scenario} | ${r.metric} | ${format(r.ours)} | ${r.reference ?? ''} | ${format(r.referenceValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} |`);
 console.log(`\n${machine}; ${long ? 'long' : 'quick'} run, median of ${RUNS}; ${Math.round((Date.now() - started) / 1000)} s\n`);
 console.log(lines.join('\n'));

@@ -3,15 +3,18 @@ import { Controller, Module, type INestApplicationContext } from '@nestjs/common
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, EventPattern, Transport, type ClientProxy } from '@nestjs/microservices';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { DomainEventBus, EventBusModule, EVENT_TRANSPORT, OnDomainEvent, type EventTransport } from '../lib/index.js';
-import { now, PlayerMoved, playerMoved } from './bench-event.js';
+import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.js';
 
 /**
  * One side of a cross-process scenario, as its own process: `node worker.js <role> <kind>`,
  * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS), raw
- * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS).
+ * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS), and on JetStream
+ * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
+ * each message), both with the same in-flight window for publishes and deliveries.
  */
-export type Kind = 'ours' | 'raw' | 'microservices';
+export type Kind = 'ours' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -75,17 +78,35 @@ class OursSubscriber {
   }
 }
 
-const oursBus = EventBusModule.forRoot({ transport: 'nats', nats: { servers: url } });
+const RAW_STREAM = 'RAW_BENCH';
+const RAW_SUBJECT = 'raw.PlayerMoved';
 
-@Module({ imports: [oursBus], providers: [OursSubscriber] })
+class OursGroupSubscriber {
+  @OnDomainEvent(PlayerMoved, { group: 'bench' })
+  on(event: PlayerMoved) {
+    receiver.receive(event);
+  }
+}
+
+const durable = kind.endsWith('jetstream');
+const oursBus = EventBusModule.forRoot({
+  transport: durable ? 'jetstream' : 'nats',
+  nats: { servers: url },
+  jetstream: { maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
+});
+
+@Module({ imports: [oursBus], providers: [durable ? OursGroupSubscriber : OursSubscriber] })
 class OursSubscriberModule {}
 
 @Module({ imports: [oursBus] })
 class OursPublisherModule {}
 
-/** Publishes as fast as the client takes it, flushing every chunk so that both sides stay within memory. */
+/**
+ * Publishes as fast as the client takes it, flushing every chunk so that both sides stay within
+ * memory; on JetStream publish() returns the ack, and a chunk is the in-flight window.
+ */
 interface Publisher {
-  publish(seq: number): void;
+  publish(seq: number): unknown;
   flush(): Promise<void>;
 }
 
@@ -100,6 +121,16 @@ async function publisher(): Promise<Publisher> {
     case 'raw': {
       const nc = await connect({ servers: url });
       return { publish: (seq) => nc.publish(SUBJECT, JSON.stringify(playerMoved(seq))), flush: () => nc.flush() };
+    }
+    case 'ours-jetstream': {
+      const app = await NestFactory.createApplicationContext(OursPublisherModule, { logger: false });
+      const bus = app.get(DomainEventBus);
+      return { publish: (seq) => bus.publish(playerMoved(seq)), flush: async () => undefined };
+    }
+    case 'raw-jetstream': {
+      const nc = await connect({ servers: url, noAsyncTraces: true });
+      const js = jetstream(nc);
+      return { publish: (seq) => js.publish(RAW_SUBJECT, JSON.stringify(playerMoved(seq)), { msgID: `m${seq}-${Date.now()}` }), flush: async () => undefined };
     }
     case 'microservices': {
       const client: ClientProxy = ClientProxyFactory.create({ transport: Transport.NATS, options: { servers: [url] } });
@@ -117,6 +148,23 @@ async function subscribe(): Promise<INestApplicationContext | NatsConnection> {
       const nc = await connect({ servers: url });
       nc.subscribe(SUBJECT, { callback: (_error, message) => receiver.receive(JSON.parse(message.string())) });
       await nc.flush();
+      return nc;
+    }
+    case 'ours-jetstream':
+      return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
+    case 'raw-jetstream': {
+      const nc = await connect({ servers: url, noAsyncTraces: true });
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: RAW_STREAM, subjects: ['raw.>'] });
+      await jsm.consumers.add(RAW_STREAM, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, max_ack_pending: JETSTREAM_WINDOW });
+      const consumer = await jetstream(nc).consumers.get(RAW_STREAM, 'bench');
+      await consumer.consume({
+        max_messages: JETSTREAM_WINDOW,
+        callback: (message) => {
+          receiver.receive(JSON.parse(message.string()));
+          message.ack();
+        },
+      });
       return nc;
     }
     case 'microservices': {
@@ -140,9 +188,13 @@ if (role === 'subscriber') {
 } else {
   const p = await publisher();
   process.on('message', async (command: Command) => {
+    const start = now();
     if (command.cmd === 'burst') {
-      for (let seq = 0; seq < command.count; seq += CHUNK) {
-        for (let i = seq; i < Math.min(command.count, seq + CHUNK); i++) p.publish(i);
+      const chunk = durable ? JETSTREAM_WINDOW : CHUNK;
+      for (let seq = 0; seq < command.count; seq += chunk) {
+        const acks: unknown[] = [];
+        for (let i = seq; i < Math.min(command.count, seq + chunk); i++) acks.push(p.publish(i));
+        await Promise.all(acks);
         await p.flush();
       }
     } else if (command.cmd === 'rate') {
@@ -157,7 +209,7 @@ if (role === 'subscriber') {
       }
       await p.flush();
     }
-    send({ published: true });
+    send({ published: { elapsedMs: now() - start } });
   });
 }
 // Exit normally on SIGTERM, so that `--cpu-prof` (BENCH_CPU_PROF) can write its profile.
