@@ -42,6 +42,7 @@ const enum Header {
   MsgId = 'Nats-Msg-Id',
   Subject = 'Dlq-Subject',
   Scope = 'Dlq-Scope',
+  Consumer = 'Dlq-Consumer',
   Attempts = 'Dlq-Attempts',
   Error = 'Dlq-Error',
   EventId = 'Dlq-Event-Id',
@@ -237,6 +238,7 @@ export class JetStreamTransport extends NatsTransport {
       const h = natsHeaders();
       h.set(Header.Subject, letter.subject);
       h.set(Header.EventId, letter.id);
+      h.set(Header.Consumer, stored.header.get(Header.Consumer));
       await this.js.publish(`${this.deadLetterPrefix}.replay.${letter.group}`, stored.data, { headers: h, msgID: `replay-${stream}-${letter.seq}` });
       await this.jsm.streams.deleteMessage(stream, letter.seq);
     }
@@ -286,9 +288,11 @@ export class JetStreamTransport extends NatsTransport {
       },
       (m) => {
         const original = m.headers?.get(Header.Subject) ?? '';
-        const target = this.scopes.get(scope)?.find((s) => subjectMatches(s.pattern, original.split('.')));
+        const consumer = m.headers?.get(Header.Consumer);
+        // Back to the consumer that gave up on it; several of one scope may have matched the subject.
+        const target = this.scopes.get(scope)?.find((s) => (consumer ? s.consumer === consumer : subjectMatches(s.pattern, original.split('.'))));
         if (!target) {
-          return this.deadLetter(m, original, scope, 0, new Error(`replayed, but ${scope} has no handler for ${original} any more`));
+          return this.deadLetter(m, original, scope, 0, new Error(`replayed, but ${scope} has no handler for ${original} any more`), consumer ?? '');
         }
         return this.handle(m, original, scope, target);
       },
@@ -303,7 +307,8 @@ export class JetStreamTransport extends NatsTransport {
     }
     const delivered = m.info.deliveryCount;
     if (delivered > delivery.attempts) {
-      return this.deadLetter(m, subject, scope, delivered - 1, new Error(`not acknowledged within ${this.config.jetstream.ackWaitMs} ms on ${delivered - 1} deliveries (handler crashed or hung)`));
+      const error = new Error(`not acknowledged within ${this.config.jetstream.ackWaitMs} ms on ${delivered - 1} deliveries (handler crashed or hung)`);
+      return this.deadLetter(m, subject, scope, delivered - 1, error, consumer);
     }
     // Long handlers keep their message: without this it would be redelivered after ack_wait.
     const keepAlive = setInterval(() => m.working(), Math.max(500, this.config.jetstream.ackWaitMs / 3));
@@ -314,7 +319,7 @@ export class JetStreamTransport extends NatsTransport {
           break;
         } catch (error) {
           if (error instanceof DecodeError || attempt >= delivery.attempts) {
-            return await this.deadLetter(m, subject, scope, attempt, error as Error);
+            return await this.deadLetter(m, subject, scope, attempt, error as Error, consumer);
           }
           const delay = retryDelayMs(attempt, this.config.retry);
           if (!delivery.ordered) {
@@ -332,17 +337,18 @@ export class JetStreamTransport extends NatsTransport {
   }
 
   /** Stores the event with why it failed, then terminates it; if it cannot be stored, the event is redelivered instead. */
-  private async deadLetter(m: JsMsg, subject: string, scope: string, attempts: number, error: Error): Promise<void> {
+  private async deadLetter(m: JsMsg, subject: string, scope: string, attempts: number, error: Error, consumer: string): Promise<void> {
     const h: MsgHdrs = natsHeaders();
     const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || '';
     h.set(Header.Subject, subject);
     h.set(Header.Scope, scope);
+    h.set(Header.Consumer, consumer);
     h.set(Header.Attempts, String(attempts));
     h.set(Header.Error, oneLine(`${error.name}: ${error.message}`));
     h.set(Header.EventId, id);
     h.set(Header.Type, typeOf(m.data));
     try {
-      await this.js.publish(`${this.deadLetterPrefix}.dead.${scope}`, m.data, { headers: h, msgID: `dead-${scope}-${id || m.seq}-${m.info.streamSequence}` });
+      await this.js.publish(`${this.deadLetterPrefix}.dead.${scope}`, m.data, { headers: h, msgID: `dead-${consumer}-${id || m.seq}-${m.info.streamSequence}` });
     } catch (publishError) {
       this.logger.error(`could not dead-letter ${id} on ${subject}: ${(publishError as Error).message}; it will be redelivered`, (publishError as Error).stack);
       m.nak(retryDelayMs(attempts, this.config.retry));

@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import type { DeadLetter } from '../../lib/index.js';
 import type { HandlerRecord } from '../support/instance-protocol.js';
 import { eventually } from '../support/instances.js';
@@ -116,6 +118,25 @@ describe('JetStream: durable at-least-once delivery (instances as separate proce
     expect(await a.send({ cmd: 'deadLetters' })).toEqual([]);
     // The replay went to the flaky group only.
     expect([a, b].flatMap((i) => seenIds(fileRecords(i.name), 'group:billing', 'poison'))).toEqual(['poison-0']);
+  });
+
+  it('dead-letters a message that cannot be decoded at once, without retrying it', async () => {
+    const a = await start('a');
+    const raw = await connect({ servers: server.url });
+    try {
+      await jetstream(raw).publish('events.domain.OrderPlaced', 'not json', { msgID: 'junk-1' });
+    } finally {
+      await raw.close();
+    }
+    const letters = await eventually(async () => {
+      const list = (await a.send({ cmd: 'deadLetters' })) as DeadLetter[];
+      expect(list.length).toBeGreaterThan(0);
+      return list;
+    });
+    // One dead letter per consumer that got it (each group, and this instance's own), each after one attempt.
+    expect(letters.every((l) => l.id === 'junk-1' && l.attempts === 1 && l.error.startsWith('DecodeError: malformed JSON'))).toBe(true);
+    expect(letters.map((l) => l.group)).toEqual(expect.arrayContaining(['billing', 'audit']));
+    expect((await a.status()).stats.decodeErrors).toBe(letters.length);
   });
 
   it('stores and handles once an event published twice with the same id', async () => {

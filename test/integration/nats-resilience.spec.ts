@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ChildProcessInstance, eventually } from '../support/instances.js';
 import { NatsCluster } from '../support/nats-cluster.js';
-import { freePort, type NatsServer } from '../support/nats-server.js';
+import { freePort, NatsServer } from '../support/nats-server.js';
 import { ids, idsOf as seen } from '../support/records.js';
 
 describe('core NATS in production conditions (instances as separate processes)', () => {
@@ -107,6 +107,25 @@ describe('core NATS in production conditions (instances as separate processes)',
     const { code, stderr } = await ChildProcessInstance.failToStart({ EVENT_BUS_TRANSPORT: 'nats', NATS_URL: url, NATS_CONNECT_TIMEOUT_MS: '1000' });
     expect(code).not.toBe(0);
     expect(stderr).toContain(`cannot connect to NATS at ${url}`);
+  });
+
+  it.each([
+    ['a token', ['--auth', 's3cret'], { NATS_TOKEN: 's3cret' }, { NATS_TOKEN: 'wrong' }],
+    ['a user and password', ['--user', 'game', '--pass', 'p4ss'], { NATS_USER: 'game', NATS_PASSWORD: 'p4ss' }, { NATS_USER: 'game', NATS_PASSWORD: 'nope' }],
+  ])('authenticates with %s, and refuses to start with wrong credentials', async (_how, serverArgs, good, bad) => {
+    const secured = await NatsServer.start(serverArgs);
+    const env = { EVENT_BUS_TRANSPORT: 'nats', NATS_URL: secured.url, NATS_CONNECT_TIMEOUT_MS: '1000' };
+    const [a, b] = [await ChildProcessInstance.start('a', { ...env, ...good }), await ChildProcessInstance.start('b', { ...env, ...good })];
+    try {
+      await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['auth-0'] });
+      await eventually(async () => expect(seen(await b.records(), 'cqrs', 'auth')).toEqual(['auth-0']));
+      const { code, stderr } = await ChildProcessInstance.failToStart({ ...env, ...bad });
+      expect(code).not.toBe(0);
+      expect(stderr).toContain(`cannot connect to NATS at ${secured.url}`);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await secured.dispose();
+    }
   });
 
   it('refuses to start, naming the variable, on a bad setting', async () => {
