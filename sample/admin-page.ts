@@ -14,7 +14,7 @@ export const ADMIN_PAGE = `<!doctype html>
 </head>
 <body>
   <h1>Rooms <small id="instance"></small></h1>
-  <h2>Events by type, since this page opened</h2>
+  <h2>Events by type, counted while an admin page is open</h2>
   <table><tbody id="counters"></tbody></table>
   <h2>Players per room (cluster)</h2>
   <table><tbody id="rooms"></tbody></table>
