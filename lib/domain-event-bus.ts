@@ -181,11 +181,14 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** Publishes events in order; nothing is published when one of them is not a registered event. */
-  publishAll(events: readonly object[], options?: PublishOptions): Promise<void> {
+  /**
+   * Publishes events in order, all in flight at once; nothing is published when one of them is not
+   * a registered event. Each gets its own id.
+   */
+  publishAll(events: readonly object[], options?: Omit<PublishOptions, 'id'>): Promise<void> {
     const unregistered = events.find((event) => !event || !eventRegistry.eventOf(event));
     if (unregistered !== undefined) return Promise.reject(this.unregistered(unregistered));
-    return Promise.all(events.map((event) => this.publish(event, options))).then(() => undefined);
+    return Promise.all(events.map((event) => this.publish(event, options))).then(ignore);
   }
 
   /**

@@ -2,7 +2,7 @@
 export interface EventBusStats {
   /** Events this instance handed to the transport. */
   published: number;
-  /** Events this instance received from others (or from itself, for group handlers). */
+  /** Events received through the transport (from others, or from itself for groups and on JetStream), once per subscription they arrived on. */
   received: number;
   /** Handler calls that threw or rejected. */
   handlerErrors: number;
