@@ -163,12 +163,15 @@ export class JetStreamTransport extends NatsTransport {
     return {
       unsubscribe: () => {
         this.scopes.set(scope, (this.scopes.get(scope) ?? []).filter((s) => s !== scoped));
-        void consuming.then(async (messages) => {
-          messages.stop();
-          this.consumers.delete(messages);
-          // A group's consumer is shared and durable; an instance's own one goes with its subscription.
-          if (!queue) await this.jsm.consumers.delete(this.config.jetstream.stream, name).catch(() => undefined);
-        });
+        void consuming.then(
+          async (messages) => {
+            messages.stop();
+            this.consumers.delete(messages);
+            // A group's consumer is shared and durable; an instance's own one goes with its subscription.
+            if (!queue) await this.jsm.consumers.delete(this.config.jetstream.stream, name).catch(() => undefined);
+          },
+          () => undefined, // a consumer that could not be created was logged by setUp()
+        );
       },
     };
   }
