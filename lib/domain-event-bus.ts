@@ -135,6 +135,9 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private readonly warnedTypes = new Set<string>();
   private readonly stats = emptyStats();
   private held: Outgoing[] = [];
+  /** Listener sets get transport subscriptions from activation on. */
+  private subscribed = false;
+  /** Publishes go out (rather than being held) once subscriptions are in place. */
   private active = false;
   private closing = false;
   private cqrsDispatch: LocalCqrsDispatch | undefined;
@@ -218,7 +221,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     if (!set) {
       set = { route, queue: options.group, delivery, succeeded: new Map(), listeners: [], subscriptions: [] };
       this.sets.set(setKey, set);
-      if (this.active) this.subscribeSet(set);
+      if (this.subscribed) this.subscribeSet(set);
     } else if (!sameDelivery(set.delivery, delivery)) {
       throw new Error(
         `${listener.description}: ${set.listeners[0]?.description} handles ${route.id}${options.group ? ` in group ${options.group}` : ''} ` +
@@ -277,6 +280,9 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   /** @internal Called once handlers are registered: subscribes and sends what was held. */
   async activate(): Promise<void> {
     for (const set of this.sets.values()) this.subscribeSet(set);
+    this.subscribed = true;
+    // Subscribed first (a new durable consumer starts with new events), then what was held goes out.
+    await this.transport.flush();
     this.active = true;
     const held = this.held;
     this.held = [];
@@ -287,7 +293,6 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
         this.publishFailed(publish, error);
       }
     }
-    await this.transport.flush();
     const routes = [...this.sets.values()].map((s) => (s.queue ? `${s.route.id} (group ${s.queue})` : s.route.id));
     this.logger.log(`instance ${this.instanceId} ready on ${this.transport.status().transport}: ${routes.join(', ') || 'no subscriptions'}`);
   }
