@@ -1,5 +1,9 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createUser } from '@nats-io/nkeys';
 import { ChildProcessInstance, eventually } from '../support/instances.js';
+import { makeTlsFiles } from '../support/tls-certificates.js';
 import { NatsCluster } from '../support/nats-cluster.js';
 import { freePort, NatsServer } from '../support/nats-server.js';
 import { ids, idsOf as seen } from '../support/records.js';
@@ -109,9 +113,25 @@ describe('core NATS in production conditions (instances as separate processes)',
     expect(stderr).toContain(`cannot connect to NATS at ${url}`);
   });
 
+  const tls = makeTlsFiles();
+  const nkeyUser = createUser();
+  const otherUser = createUser();
+  const nkeyConfig = join(tls.dir, 'nkey.conf');
+  writeFileSync(nkeyConfig, `authorization { users = [ { nkey: ${nkeyUser.getPublicKey()} } ] }\n`);
+  const seed = (user: typeof nkeyUser) => new TextDecoder().decode(user.getSeed());
+  const mutualTls = ['--tlsverify', '--tlscert', tls.serverCert, '--tlskey', tls.serverKey, '--tlscacert', tls.ca];
+  afterAll(() => rmSync(tls.dir, { recursive: true, force: true }));
+
   it.each([
     ['a token', ['--auth', 's3cret'], { NATS_TOKEN: 's3cret' }, { NATS_TOKEN: 'wrong' }],
     ['a user and password', ['--user', 'game', '--pass', 'p4ss'], { NATS_USER: 'game', NATS_PASSWORD: 'p4ss' }, { NATS_USER: 'game', NATS_PASSWORD: 'nope' }],
+    ['an nkey seed', ['-c', nkeyConfig], { NATS_NKEY_SEED: seed(nkeyUser) }, { NATS_NKEY_SEED: seed(otherUser) }],
+    [
+      'TLS with a client certificate',
+      mutualTls,
+      { NATS_TLS_CA_FILE: tls.ca, NATS_TLS_CERT_FILE: tls.clientCert, NATS_TLS_KEY_FILE: tls.clientKey },
+      { NATS_TLS_CA_FILE: tls.ca },
+    ],
   ])('authenticates with %s, and refuses to start with wrong credentials', async (_how, serverArgs, good, bad) => {
     const secured = await NatsServer.start(serverArgs);
     const env = { EVENT_BUS_TRANSPORT: 'nats', NATS_URL: secured.url, NATS_CONNECT_TIMEOUT_MS: '1000' };
