@@ -149,7 +149,7 @@ describe('JetStream: durable at-least-once delivery (instances as separate proce
     expect([a, b].flatMap((i) => seenIds(fileRecords(i.name), 'group:billing', 'dup'))).toEqual(['dup-0']);
   });
 
-  it('lets running handlers finish and acks them on a clean stop: no redelivery to the others', async () => {
+  it('keeps long handlers\' events with working(), lets them finish and acks them on a clean stop: no redelivery', async () => {
     const shortAckWait = { EVENT_BUS_ACK_WAIT_MS: '2000' };
     const [a, b] = [await start('a', shortAckWait), await start('b', shortAckWait)];
     const slow = ids('slow', 6);
