@@ -119,9 +119,9 @@ mkdirSync(confDir, { recursive: true });
 writeFileSync(join(confDir, 'nats.conf'), 'max_pending: 1073741824\n');
 const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
 try {
+  await memory(); // first, so that no other scenario's garbage is in the figures
   await inProcess();
   await acrossProcesses(server.url);
-  await memory();
 } finally {
   await server.dispose();
 }
