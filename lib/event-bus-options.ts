@@ -1,4 +1,5 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+import type { IdempotencyStore } from './idempotency-store.js';
 import type { MemoryBroker } from './transport/memory-broker.js';
 
 export type TransportName = 'memory' | 'nats' | 'jetstream';
@@ -60,6 +61,8 @@ export interface JetStreamOptions {
   maxInFlight?: number;
   /** Handled-event record, so that a redelivered event runs at most once per group: in-process, NATS KV (cluster-wide), or off. */
   idempotency?: 'memory' | 'kv' | 'off';
+  /** Your own handled-event record (a database table, Redis…); replaces `idempotency`. */
+  idempotencyStore?: IdempotencyStore;
   /** How long handled event ids are remembered. */
   idempotencyWindowMs?: number;
   /** How long shutdown waits for running handlers before closing. */

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { EventBusModuleOptions, TransportName } from './event-bus-options.js';
+import type { IdempotencyStore } from './idempotency-store.js';
 import type { MemoryBroker } from './transport/memory-broker.js';
 import { subjectProblem } from './subject-pattern.js';
 import { tokenProblem } from './wire-name.js';
@@ -34,6 +35,7 @@ export interface ResolvedJetStreamOptions {
   ackWaitMs: number;
   maxInFlight: number;
   idempotency: 'memory' | 'kv' | 'off';
+  idempotencyStore?: IdempotencyStore;
   idempotencyWindowMs: number;
   shutdownTimeoutMs: number;
   broadcastInactiveMs: number;
@@ -229,6 +231,7 @@ export function resolveEventBusOptions(options: EventBusModuleOptions = {}, env:
         ['memory', 'kv', 'off'],
         'memory',
       ),
+      idempotencyStore: js.idempotencyStore,
       idempotencyWindowMs: int(js.idempotencyWindowMs, 'jetstream.idempotencyWindowMs', 'EVENT_BUS_IDEMPOTENCY_WINDOW_MS', 1_000, 15 * 60_000),
       shutdownTimeoutMs: int(js.shutdownTimeoutMs, 'jetstream.shutdownTimeoutMs', 'EVENT_BUS_SHUTDOWN_TIMEOUT_MS', 0, 10_000),
       broadcastInactiveMs: int(js.broadcastInactiveMs, 'jetstream.broadcastInactiveMs', 'EVENT_BUS_BROADCAST_INACTIVE_MS', 1_000, 60 * 60_000),

@@ -120,8 +120,9 @@ export class JetStreamTransport extends NatsTransport {
     this.jsm = await jetstreamManager(connection);
     const options = this.config.jetstream;
     await ensureEventStreams(this.jsm, this.config.subjectPrefix, options);
-    if (options.idempotency === 'memory') this.inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs);
-    if (options.idempotency === 'kv') {
+    if (options.idempotencyStore) this.inbox = options.idempotencyStore;
+    else if (options.idempotency === 'memory') this.inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs);
+    else if (options.idempotency === 'kv') {
       this.inbox = await KvIdempotencyStore.open(connection, `${options.stream}_INBOX`, options.idempotencyWindowMs, options.replicas);
     }
   }

@@ -1,4 +1,11 @@
-import { JetStreamTransport, NatsConnectError, NatsTransport, resolveEventBusOptions, type EventTransport } from '../../lib/index.js';
+import {
+  JetStreamTransport,
+  NatsConnectError,
+  NatsTransport,
+  resolveEventBusOptions,
+  type EventTransport,
+  type TransportPayload,
+} from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 import { freePort, NatsServer } from '../support/nats-server.js';
 import { describeTransportConformance } from './transport-conformance.js';
@@ -32,6 +39,31 @@ describeTransportConformance('JetStream', () => ({
   connect: (count) => connected(() => new JetStreamTransport(options(`j${instances++}`, 'jetstream')), count),
   async teardown() {},
 }));
+
+describe('JetStream transport with an idempotency store of its own', () => {
+  it('skips what the store has seen, and records what it handled', async () => {
+    const recorded: string[] = [];
+    const store = {
+      seen: async (_consumer: string, id: string) => id === 'seen-before',
+      record: async (_consumer: string, id: string) => void recorded.push(id),
+    };
+    const transport = new JetStreamTransport(
+      resolveEventBusOptions({ transport: 'jetstream', instanceId: `s${instances++}`, nats: { servers: server.url }, jetstream: { idempotencyStore: store } }, {}),
+    );
+    await transport.connect();
+    try {
+      const handled: string[] = [];
+      const handler = (_subject: string, payload: TransportPayload) => (handled.push(new TextDecoder().decode(payload as Uint8Array)), undefined);
+      transport.subscribe('events.domain.store.x', 'store-group', handler, { attempts: 1, start: 'new', ordered: false });
+      await transport.flush();
+      for (const id of ['seen-before', 'new-one']) await transport.publish('events.domain.store.x', new TextEncoder().encode(id), id);
+      await eventually(() => expect(recorded).toEqual(['new-one']));
+      expect(handled).toEqual(['new-one']);
+    } finally {
+      await transport.close();
+    }
+  });
+});
 
 describe('NATS transport connection handling', () => {
   it('fails to connect to a dead port within the timeout, naming the server', async () => {
