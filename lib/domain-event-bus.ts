@@ -1,48 +1,23 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { DecodeError, EventCodec } from './codec/event-codec.js';
 import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { emptyStats, type EventBusStats } from './event-bus-stats.js';
-import { DecodeError, EventCodec } from './event-codec.js';
 import { EventContext } from './event-context.js';
-import { eventRegistry, type DomainEventRegistration } from './event-registry.js';
-import { EventRoute, type EventPattern } from './event-route.js';
 import { nextEventId } from './event-id.js';
+import { HandlerInvoker } from './handler-invoker.js';
 import { isoNow } from './iso-clock.js';
+import { ListenerSets, type DomainEventHandler, type EventSubscription, type Listener, type ListenerSet, type SubscribeOptions } from './listener-sets.js';
+import { eventRegistry, type DomainEventRegistration } from './registry/event-registry.js';
+import type { EventPattern } from './event-route.js';
+import { tokenProblem } from './routing/subject-token.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
-import type {
-  DeliveryOptions,
-  EventTransport,
-  LocalEnvelope,
-  StartPosition,
-  TransportPayload,
-  TransportStatus,
-  TransportSubscription,
-} from './transport/event-transport.js';
-import { tokenProblem } from './wire-name.js';
-
-export type DomainEventHandler<T = any> = (event: T, context: EventContext) => unknown;
+import type { EventTransport, LocalEnvelope, TransportPayload, TransportStatus } from './transport/event-transport.js';
 
 export interface PublishOptions {
   /** Routing key appended to the subject; overrides the key function of `@DomainEvent`. */
   key?: string;
-  /** Event id chosen by the caller (a generated UUID otherwise). */
+  /** Event id chosen by the caller (a generated one otherwise). */
   id?: string;
-}
-
-export interface SubscribeOptions {
-  /** Only events published with this routing key. */
-  key?: string;
-  /** Queue group: each event runs on exactly one instance of the group. */
-  group?: string;
-  /** JetStream: deliveries before the event goes to the dead letters (default: the module's retry.attempts). */
-  attempts?: number;
-  /** JetStream: where a new subscription starts: new events only (default), the whole stream, or a time. */
-  start?: StartPosition;
-  /** JetStream: handle the events one at a time, in stream order, so each routing key in order. */
-  ordered?: boolean;
-}
-
-export interface EventSubscription {
-  unsubscribe(): void;
 }
 
 export interface EventBusStatus {
@@ -55,24 +30,6 @@ export interface EventBusStatus {
 
 /** Publishes an event to the local CQRS bus (the EventBus's own publisher), with CQRS's extra arguments. */
 export type LocalCqrsDispatch = (event: object, args: readonly unknown[]) => void;
-
-interface Listener {
-  readonly handler: DomainEventHandler;
-  readonly description: string;
-  /** Runs for events from other instances only (the CQRS bridge: local events reach CQRS directly). */
-  readonly remoteOnly?: boolean;
-}
-
-/** Listeners that share one route and queue group, and so share transport subscriptions. */
-interface ListenerSet {
-  readonly route: EventRoute;
-  readonly queue: string | undefined;
-  readonly delivery: DeliveryOptions;
-  /** Event id -> listeners that already succeeded, while the event awaits redelivery after a failure. */
-  readonly succeeded: Map<string, Set<Listener>>;
-  listeners: readonly Listener[];
-  subscriptions: TransportSubscription[];
-}
 
 /** One published event on its way: also the envelope itself when it travels unencoded (one allocation per event). */
 class Outgoing implements LocalEnvelope {
@@ -99,13 +56,6 @@ class Outgoing implements LocalEnvelope {
 const RESOLVED = Promise.resolve();
 const NO_ARGS: readonly unknown[] = [];
 const ignore = () => undefined;
-/** Events awaiting redelivery whose partial success a set remembers; past this the oldest are forgotten. */
-const MAX_REMEMBERED_RETRIES = 10_000;
-
-function sameDelivery(a: DeliveryOptions, b: DeliveryOptions): boolean {
-  const start = (s: StartPosition) => (s instanceof Date ? s.getTime() : s);
-  return a.attempts === b.attempts && a.ordered === b.ordered && start(a.start) === start(b.start);
-}
 
 export class UnregisteredEventError extends Error {
   override readonly name = 'UnregisteredEventError';
@@ -120,7 +70,6 @@ export class UnregisteredEventError extends Error {
 export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('EventBus');
   private readonly codec: EventCodec;
-  private readonly encodeLocally: boolean;
   /**
    * Whether this instance runs its handlers for what it publishes itself, skipping its own copy from
    * the transport. A redelivering (durable) transport delivers the publisher its own events instead,
@@ -128,9 +77,8 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
    */
   private readonly dispatchOwnEvents: boolean;
   private readonly prefixDot: string;
-  private readonly sets = new Map<string, ListenerSet>();
-  /** Broadcast listener sets that may match a type, for events published here; rebuilt on change. */
-  private readonly localSetsByType = new Map<string, ListenerSet[]>();
+  private readonly sets: ListenerSets;
+  private readonly invoker: HandlerInvoker;
   private readonly subjectBases = new Map<DomainEventRegistration, string>();
   private readonly warnedTypes = new Set<string>();
   private readonly stats = emptyStats();
@@ -147,9 +95,18 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     @Inject(EVENT_TRANSPORT) private readonly transport: EventTransport,
   ) {
     this.codec = new EventCodec(eventRegistry, options.instanceId, options.source);
-    this.encodeLocally = transport.encodes || options.memory.codec;
     this.dispatchOwnEvents = !transport.redelivers;
     this.prefixDot = `${options.subjectPrefix}.`;
+    this.invoker = new HandlerInvoker(this.stats, this.logger);
+    this.sets = new ListenerSets(eventRegistry, options.retry.attempts, {
+      added: (set) => {
+        if (this.subscribed) this.subscribeSet(set);
+      },
+      removed: (set) => {
+        for (const subscription of set.subscriptions) subscription.unsubscribe();
+        set.subscriptions = [];
+      },
+    });
   }
 
   get instanceId(): string {
@@ -201,7 +158,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
    */
   subscribe<T = any>(pattern: EventPattern, handler: DomainEventHandler<T>, options: SubscribeOptions = {}): EventSubscription {
     const description = `subscriber of ${typeof pattern === 'function' ? pattern.name : pattern}`;
-    return this.addListener(pattern, { handler, description }, options);
+    return this.sets.add(pattern, { handler, description }, options);
   }
 
   status(): EventBusStatus {
@@ -210,41 +167,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
 
   /** @internal Used by the handler loader: one listener per `@OnDomainEvent` method. */
   addListener(pattern: EventPattern, listener: Listener, options: SubscribeOptions): EventSubscription {
-    if (options.group !== undefined) {
-      const problem = tokenProblem(options.group);
-      if (problem) throw new Error(`${listener.description}: group ${JSON.stringify(options.group)} ${problem}`);
-    }
-    const route = EventRoute.of(pattern, options.key, eventRegistry, listener.description);
-    const delivery = this.deliveryOptions(options, listener.description);
-    const setKey = `${options.group ?? ''}|${route.id}`;
-    let set = this.sets.get(setKey);
-    if (!set) {
-      set = { route, queue: options.group, delivery, succeeded: new Map(), listeners: [], subscriptions: [] };
-      this.sets.set(setKey, set);
-      if (this.subscribed) this.subscribeSet(set);
-    } else if (!sameDelivery(set.delivery, delivery)) {
-      throw new Error(
-        `${listener.description}: ${set.listeners[0]?.description} handles ${route.id}${options.group ? ` in group ${options.group}` : ''} ` +
-          'with other attempts/start/ordered options; handlers that share a route and group must share these options',
-      );
-    }
-    set.listeners = [...set.listeners, listener];
-    this.localSetsByType.clear();
-    let removed = false;
-    const owner = set;
-    return {
-      unsubscribe: () => {
-        if (removed) return;
-        removed = true;
-        owner.listeners = owner.listeners.filter((l) => l !== listener);
-        if (owner.listeners.length === 0) {
-          this.sets.delete(setKey);
-          for (const subscription of owner.subscriptions) subscription.unsubscribe();
-          owner.subscriptions = [];
-        }
-        this.localSetsByType.clear();
-      },
-    };
+    return this.sets.add(pattern, listener, options);
   }
 
   /** @internal Installed by the CQRS bridge: how events reach the local CQRS EventBus. */
@@ -309,7 +232,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     const base = this.subjectBase(registration);
     const subject = key === undefined ? base : `${base}.${key}`;
     const publish = new Outgoing(event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs);
-    if (this.encodeLocally) publish.payload = this.codec.encode(event, registration, id, time);
+    if (this.transport.encodes) publish.payload = this.codec.encode(event, registration, id, time);
     if (!this.active) {
       if (this.closing) throw new Error(`cannot publish ${registration.name}: the event bus is shut down`);
       this.held.push(publish);
@@ -342,7 +265,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
     if (!this.dispatchOwnEvents) return undefined;
     const type = publish.registration.name;
-    const sets = this.localSets(type);
+    const sets = this.sets.broadcastFor(type);
     if (sets.length === 0) return undefined;
     const context = new EventContext(publish.id, type, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time);
     let pending: Promise<unknown>[] | undefined;
@@ -351,30 +274,11 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
         if (!set.route.matches(type, publish.key)) continue;
       }
       // A failing handler is logged and counted; it does not fail the publish.
-      const result = this.invoke(set.listeners, publish.event, context);
+      const result = this.invoker.invoke(set.listeners, publish.event, context);
       if (result) (pending ??= []).push(result.then(ignore, ignore));
     }
     if (!pending) return undefined;
     return pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore);
-  }
-
-  private deliveryOptions(options: SubscribeOptions, where: string): DeliveryOptions {
-    const attempts = options.attempts ?? this.options.retry.attempts;
-    if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`${where}: attempts must be an integer >= 1, got ${attempts}`);
-    const start = options.start ?? 'new';
-    if (start !== 'new' && start !== 'all' && !(start instanceof Date && !Number.isNaN(start.getTime()))) {
-      throw new Error(`${where}: start must be 'new', 'all' or a valid Date`);
-    }
-    return { attempts, start, ordered: options.ordered ?? false };
-  }
-
-  private localSets(type: string): ListenerSet[] {
-    let sets = this.localSetsByType.get(type);
-    if (!sets) {
-      sets = [...this.sets.values()].filter((s) => s.queue === undefined && s.route.matchesType(type));
-      this.localSetsByType.set(type, sets);
-    }
-    return sets;
   }
 
   private subscribeSet(set: ListenerSet): void {
@@ -405,57 +309,8 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     const base = this.prefixDot + type;
     const key = subject.length > base.length + 1 && subject.startsWith(base) && subject[base.length] === '.' ? subject.slice(base.length + 1) : undefined;
     const context = new EventContext(id, type, source, origin, subject, key, local, time, attempt);
-    if (!this.transport.redelivers) return this.invoke(set.listeners, event, context);
-    return this.invokeRedeliverable(set, event, context);
-  }
-
-  /** A redelivery after a failure runs only the listeners that have not succeeded on this instance yet. */
-  private invokeRedeliverable(set: ListenerSet, event: object, context: EventContext): Promise<unknown> | undefined {
-    const succeeded = set.succeeded.get(context.id) ?? new Set<Listener>();
-    set.succeeded.delete(context.id);
-    const result = this.invoke(set.listeners, event, context, succeeded);
-    if (!result) return undefined;
-    return result.catch((error) => {
-      if (context.attempt < set.delivery.attempts) {
-        if (set.succeeded.size >= MAX_REMEMBERED_RETRIES) set.succeeded.delete(set.succeeded.keys().next().value!);
-        set.succeeded.set(context.id, succeeded);
-      }
-      throw error;
-    });
-  }
-
-  /**
-   * Calls each listener; one failing never stops the others. Returns undefined when all returned
-   * synchronously without error, else a promise that rejects with the first failure (logged and counted).
-   */
-  private invoke(listeners: readonly Listener[], event: object, context: EventContext, succeeded?: Set<Listener>): Promise<unknown> | undefined {
-    let pending: Promise<unknown>[] | undefined;
-    for (const listener of listeners) {
-      if ((listener.remoteOnly && context.local) || succeeded?.has(listener)) continue;
-      try {
-        const result = listener.handler(event, context) as Promise<unknown> | undefined;
-        if (result && typeof result.then === 'function') {
-          (pending ??= []).push(
-            result.then(
-              () => succeeded?.add(listener),
-              (error) => this.handlerFailed(listener, context, error),
-            ),
-          );
-        } else succeeded?.add(listener);
-      } catch (error) {
-        (pending ??= []).push(this.handlerFailed(listener, context, error));
-      }
-    }
-    if (!pending) return undefined;
-    return pending.length === 1 ? pending[0] : Promise.all(pending);
-  }
-
-  /** Logs and counts a failure, and returns it as a rejection for durable transports to act on. */
-  private handlerFailed(listener: Listener, context: EventContext, error: unknown): Promise<never> {
-    this.stats.handlerErrors++;
-    const err = error instanceof Error ? error : new Error(String(error));
-    this.logger.error(`${listener.description} failed on ${context.type} ${context.id} (attempt ${context.attempt}): ${err.message}`, err.stack);
-    return Promise.reject(err);
+    if (!this.transport.redelivers) return this.invoker.invoke(set.listeners, event, context);
+    return this.invoker.invokeRedeliverable(set, event, context);
   }
 
   private rejectMessage(subject: string, error: Error): void {

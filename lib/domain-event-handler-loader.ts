@@ -4,7 +4,7 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js'
 import { CQRS_EVENTS_HANDLER_METADATA, CQRS_SAGA_METADATA, ON_DOMAIN_EVENT_METADATA } from './constants.js';
 import { CqrsBridge } from './cqrs-bridge.js';
 import { DomainEventBus } from './domain-event-bus.js';
-import { eventRegistry, type Type } from './event-registry.js';
+import { eventRegistry, type Type } from './registry/event-registry.js';
 import type { OnDomainEventMetadata } from './on-domain-event.decorator.js';
 
 /**

@@ -2,27 +2,12 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { EVENT_BUS_MODULE_OPTIONS, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { CqrsBridge } from './cqrs-bridge.js';
+import { DeadLetters } from './dead-letters.js';
 import { DomainEventBus } from './domain-event-bus.js';
 import { DomainEventHandlerLoader } from './domain-event-handler-loader.js';
 import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptionsFactory } from './event-bus-options.js';
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
-import type { EventTransport } from './transport/event-transport.js';
-import { defaultMemoryBroker } from './transport/memory-broker.js';
-import { MemoryTransport } from './transport/memory.transport.js';
-import { JetStreamTransport } from './transport/jetstream.transport.js';
-import { NatsTransport } from './transport/nats.transport.js';
-import { DeadLetters } from './dead-letters.js';
-
-function createTransport(options: ResolvedEventBusOptions): EventTransport {
-  switch (options.transport) {
-    case 'nats':
-      return new NatsTransport(options.nats);
-    case 'jetstream':
-      return new JetStreamTransport(options);
-    case 'memory':
-      return new MemoryTransport(options.memory.broker ?? defaultMemoryBroker, options.memory.codec);
-  }
-}
+import { createTransport } from './create-transport.js';
 
 /** Holds the loader apart from the global module: its bootstrap hook must run after CqrsModule's. */
 @Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader] })
@@ -34,7 +19,7 @@ const coreProviders: Provider[] = [
     useFactory: (options: EventBusModuleOptions) => resolveEventBusOptions(options),
     inject: [EVENT_BUS_MODULE_OPTIONS],
   },
-  { provide: EVENT_TRANSPORT, useFactory: createTransport, inject: [RESOLVED_EVENT_BUS_OPTIONS] },
+  { provide: EVENT_TRANSPORT, useFactory: (resolved: ResolvedEventBusOptions, options: EventBusModuleOptions) => createTransport(resolved, options), inject: [RESOLVED_EVENT_BUS_OPTIONS, EVENT_BUS_MODULE_OPTIONS] },
   DomainEventBus,
   CqrsBridge,
   DeadLetters,

@@ -1,6 +1,6 @@
-import type { EventRegistry, Type } from './event-registry.js';
-import { patternProblem, subjectMatches } from './subject-pattern.js';
-import { tokenProblem } from './wire-name.js';
+import type { EventRegistry, Type } from './registry/event-registry.js';
+import { patternProblem, subjectMatches } from './routing/subject-pattern.js';
+import { tokenProblem } from './routing/subject-token.js';
 
 /** What a handler listens to: a class, a wire name, or a NATS pattern relative to the subject prefix. */
 export type EventPattern = string | Type;

@@ -1,5 +1,5 @@
 import { ON_DOMAIN_EVENT_METADATA } from './constants.js';
-import type { SubscribeOptions } from './domain-event-bus.js';
+import type { SubscribeOptions } from './listener-sets.js';
 import type { EventPattern } from './event-route.js';
 
 export interface OnDomainEventMetadata {

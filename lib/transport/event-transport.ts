@@ -1,3 +1,6 @@
+import type { DeadLetterStore } from '../delivery/dead-letter-store.js';
+import type { DeliveryOptions } from '../delivery/delivery-options.js';
+
 /** An event handed over without encoding (memory transport with the codec off). */
 export interface LocalEnvelope {
   readonly event: object;
@@ -16,18 +19,6 @@ export type TransportPayload = Uint8Array | LocalEnvelope;
  * a rejection means it failed (a durable transport retries or dead-letters it).
  */
 export type TransportMessageHandler = (subject: string, payload: TransportPayload, attempt: number) => Promise<unknown> | undefined;
-
-/** Where a new durable subscription starts in the stream. */
-export type StartPosition = 'new' | 'all' | Date;
-
-/** Options only durable transports act on. */
-export interface DeliveryOptions {
-  /** Deliveries before a failing message goes to the dead letters. */
-  readonly attempts: number;
-  readonly start: StartPosition;
-  /** One message at a time, in stream order (so each routing key in order). */
-  readonly ordered: boolean;
-}
 
 export interface TransportSubscription {
   unsubscribe(): void;
@@ -53,6 +44,8 @@ export interface EventTransport {
   readonly encodes: boolean;
   /** True when a failed message is delivered again (so the bus remembers which handlers already ran). */
   readonly redelivers: boolean;
+  /** Where a durable transport keeps what failed on every attempt; every transport that redelivers has one. */
+  readonly deadLetters?: DeadLetterStore;
   connect(): Promise<void>;
   /**
    * Hands the message to the broker. Throws when the transport is closed. A durable transport

@@ -1,11 +1,5 @@
-import {
-  JetStreamTransport,
-  NatsConnectError,
-  NatsTransport,
-  resolveEventBusOptions,
-  type EventTransport,
-  type TransportPayload,
-} from '../../lib/index.js';
+import { createTransport } from '../../lib/create-transport.js';
+import { NatsConnectError, resolveEventBusOptions, type EventBusModuleOptions, type EventTransport, type TransportPayload } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 import { freePort, NatsServer } from '../support/nats-server.js';
 import { describeTransportConformance } from './transport-conformance.js';
@@ -16,8 +10,10 @@ beforeAll(async () => {
 });
 afterAll(() => server.dispose());
 
-const options = (instanceId: string, transport: 'nats' | 'jetstream', servers = server.url) =>
-  resolveEventBusOptions({ transport, instanceId, nats: { servers, reconnectTimeWaitMs: 100 } }, {});
+/** A transport as the module creates it, from options in code only. */
+const create = (options: EventBusModuleOptions) => createTransport(resolveEventBusOptions(options, {}), options, {});
+const transport = (instanceId: string, name: 'nats' | 'jetstream', servers = server.url) =>
+  create({ transport: name, instanceId, nats: { servers, reconnectTimeWaitMs: 100 } });
 
 async function connected(create: (i: number) => EventTransport, count: number): Promise<EventTransport[]> {
   const transports = Array.from({ length: count }, (_, i) => create(i));
@@ -29,14 +25,14 @@ let instances = 0;
 describeTransportConformance('core NATS', () => ({
   prefix: 'conformance',
   echoesOwnBroadcast: true,
-  connect: (count) => connected(() => new NatsTransport(options(`n${instances++}`, 'nats').nats), count),
+  connect: (count) => connected(() => transport(`n${instances++}`, 'nats'), count),
   async teardown() {},
 }));
 
 describeTransportConformance('JetStream', () => ({
   prefix: 'events.domain',
   echoesOwnBroadcast: true,
-  connect: (count) => connected(() => new JetStreamTransport(options(`j${instances++}`, 'jetstream')), count),
+  connect: (count) => connected(() => transport(`j${instances++}`, 'jetstream'), count),
   async teardown() {},
 }));
 
@@ -47,20 +43,18 @@ describe('JetStream transport with an idempotency store of its own', () => {
       seen: async (_consumer: string, id: string) => id === 'seen-before',
       record: async (_consumer: string, id: string) => void recorded.push(id),
     };
-    const transport = new JetStreamTransport(
-      resolveEventBusOptions({ transport: 'jetstream', instanceId: `s${instances++}`, nats: { servers: server.url }, jetstream: { idempotencyStore: store } }, {}),
-    );
-    await transport.connect();
+    const js = create({ transport: 'jetstream', instanceId: `s${instances++}`, nats: { servers: server.url }, jetstream: { idempotencyStore: store } });
+    await js.connect();
     try {
       const handled: string[] = [];
       const handler = (_subject: string, payload: TransportPayload) => (handled.push(new TextDecoder().decode(payload as Uint8Array)), undefined);
-      transport.subscribe('events.domain.store.x', 'store-group', handler, { attempts: 1, start: 'new', ordered: false });
-      await transport.flush();
-      for (const id of ['seen-before', 'new-one']) await transport.publish('events.domain.store.x', new TextEncoder().encode(id), id);
+      js.subscribe('events.domain.store.x', 'store-group', handler, { attempts: 1, start: 'new', ordered: false });
+      await js.flush();
+      for (const id of ['seen-before', 'new-one']) await js.publish('events.domain.store.x', new TextEncoder().encode(id), id);
       await eventually(() => expect(recorded).toEqual(['new-one']));
       expect(handled).toEqual(['new-one']);
     } finally {
-      await transport.close();
+      await js.close();
     }
   });
 });
@@ -68,14 +62,14 @@ describe('JetStream transport with an idempotency store of its own', () => {
 describe('NATS transport connection handling', () => {
   it('fails to connect to a dead port within the timeout, naming the server', async () => {
     const url = `nats://127.0.0.1:${await freePort()}`;
-    const transport = new NatsTransport(resolveEventBusOptions({ nats: { servers: url, connectTimeoutMs: 500 } }, {}).nats);
-    await expect(transport.connect()).rejects.toThrow(NatsConnectError);
-    await expect(transport.connect()).rejects.toThrow(`cannot connect to NATS at ${url}`);
+    const nats = create({ transport: 'nats', nats: { servers: url, connectTimeoutMs: 500 } });
+    await expect(nats.connect()).rejects.toThrow(NatsConnectError);
+    await expect(nats.connect()).rejects.toThrow(`cannot connect to NATS at ${url}`);
   });
 
   it('reconnects by itself after a server restart, reports it, and delivers again', async () => {
     const own = await NatsServer.start();
-    const [publisher, subscriber] = await connected(() => new NatsTransport(options(`r${instances++}`, 'nats', own.url).nats), 2);
+    const [publisher, subscriber] = await connected(() => transport(`r${instances++}`, 'nats', own.url), 2);
     try {
       const received: string[] = [];
       subscriber.subscribe('restart.x', undefined, (subject) => (received.push(subject), undefined), { attempts: 1, start: 'new', ordered: false });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { DecodeError, EncodeError, EventCodec } from '../../lib/event-codec.js';
-import { EventRegistry } from '../../lib/event-registry.js';
+import { DecodeError, EncodeError, EventCodec } from '../../lib/codec/event-codec.js';
+import { EventRegistry } from '../../lib/registry/event-registry.js';
 
 class Point {
   constructor(

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { EventRegistrationError, EventRegistry, eventRegistry } from '../../lib/event-registry.js';
-import { DomainEvent } from '../../lib/domain-event.decorator.js';
-import { ValueObject } from '../../lib/value-object.decorator.js';
+import { EventRegistrationError, EventRegistry, eventRegistry } from '../../lib/registry/event-registry.js';
+import { DomainEvent } from '../../lib/registry/domain-event.decorator.js';
+import { ValueObject } from '../../lib/registry/value-object.decorator.js';
 
 describe('EventRegistry', () => {
   it.each([

@@ -1,7 +1,23 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventBusConfigError, resolveEventBusOptions } from '../../lib/resolve-options.js';
+import { EventBusConfigError, type Env } from '../../lib/config/settings.js';
+import type { EventBusModuleOptions } from '../../lib/event-bus-options.js';
+import { resolveEventBusOptions } from '../../lib/resolve-options.js';
+import { resolveJetStreamOptions } from '../../lib/transport/jetstream/jetstream-options.js';
+import { resolveMemoryOptions } from '../../lib/transport/memory/memory-options.js';
+import { resolveNatsOptions } from '../../lib/transport/nats/nats-options.js';
+
+/** Every section resolved, as the module and its transports do at startup. */
+function resolveAll(options: EventBusModuleOptions, env: Env) {
+  const core = resolveEventBusOptions(options, env);
+  return {
+    ...core,
+    memory: resolveMemoryOptions(options.memory, env),
+    nats: resolveNatsOptions(options.nats, env, core.instanceId),
+    jetstream: resolveJetStreamOptions(options.jetstream, env),
+  };
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'options-'));
 const file = join(dir, 'readable.pem');
@@ -9,7 +25,7 @@ writeFileSync(file, 'x');
 
 describe('resolveEventBusOptions', () => {
   it('has defaults that need nothing', () => {
-    const options = resolveEventBusOptions({}, {});
+    const options = resolveAll({}, {});
     expect(options).toMatchObject({
       transport: 'memory',
       subjectPrefix: 'events.domain',
@@ -20,7 +36,7 @@ describe('resolveEventBusOptions', () => {
       retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
     });
     expect(options.instanceId).toMatch(/^i[A-Za-z0-9_-]{12}$/);
-    expect(resolveEventBusOptions({}, {}).instanceId).not.toBe(options.instanceId);
+    expect(resolveAll({}, {}).instanceId).not.toBe(options.instanceId);
   });
 
   it('reads the environment where code is silent, and lets code win', () => {
@@ -29,11 +45,11 @@ describe('resolveEventBusOptions', () => {
       EVENT_BUS_INSTANCE_ID: 'pod-1', EVENT_BUS_MEMORY_CODEC: 'yes', EVENT_BUS_RETRY_ATTEMPTS: '3', EVENT_BUS_STREAM: 'GAME',
       NATS_USER: 'u', NATS_PASSWORD: 'p',
     };
-    expect(resolveEventBusOptions({}, env)).toMatchObject({
+    expect(resolveAll({}, env)).toMatchObject({
       transport: 'jetstream', subjectPrefix: 'game.events', instanceId: 'pod-1', memory: { codec: true },
       nats: { servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1' }, retry: { attempts: 3 }, jetstream: { stream: 'GAME' },
     });
-    expect(resolveEventBusOptions({ transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] } }, env)).toMatchObject({
+    expect(resolveAll({ transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] } }, env)).toMatchObject({
       transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] },
     });
   });
@@ -61,19 +77,19 @@ describe('resolveEventBusOptions', () => {
     [{ EVENT_BUS_RETRY_ATTEMPTS: '0' }, 'environment variable EVENT_BUS_RETRY_ATTEMPTS: expected an integer >= 1, got 0'],
     [{ EVENT_BUS_RETRY_INITIAL_DELAY_MS: '500', EVENT_BUS_RETRY_MAX_DELAY_MS: '100' }, 'environment variable EVENT_BUS_RETRY_MAX_DELAY_MS: must not be below the initial delay (500 ms)'],
   ])('fails on %j, naming the variable', (env, message) => {
-    expect(() => resolveEventBusOptions({}, env)).toThrow(EventBusConfigError);
-    expect(() => resolveEventBusOptions({}, env)).toThrow(message);
+    expect(() => resolveAll({}, env)).toThrow(EventBusConfigError);
+    expect(() => resolveAll({}, env)).toThrow(message);
   });
 
   it('names the option when the bad value comes from code', () => {
-    expect(() => resolveEventBusOptions({ subjectPrefix: 'a.>' }, {})).toThrow('option subjectPrefix: token ">"');
-    expect(() => resolveEventBusOptions({ nats: { servers: 'ftp://x' } }, {})).toThrow('option nats.servers: "ftp://x" is not a NATS server URL');
-    expect(() => resolveEventBusOptions({ nats: { tls: { keyFile: file } } }, {})).toThrow('option nats.tls.certFile or environment variable NATS_TLS_CERT_FILE: a client certificate needs both');
-    expect(() => resolveEventBusOptions({ retry: { attempts: 1.5 } }, {})).toThrow('option retry.attempts: expected an integer >= 1, got 1.5');
+    expect(() => resolveAll({ subjectPrefix: 'a.>' }, {})).toThrow('option subjectPrefix: token ">"');
+    expect(() => resolveAll({ nats: { servers: 'ftp://x' } }, {})).toThrow('option nats.servers: "ftp://x" is not a NATS server URL');
+    expect(() => resolveAll({ nats: { tls: { keyFile: file } } }, {})).toThrow('option nats.tls.certFile or environment variable NATS_TLS_CERT_FILE: a client certificate needs both');
+    expect(() => resolveAll({ retry: { attempts: 1.5 } }, {})).toThrow('option retry.attempts: expected an integer >= 1, got 1.5');
   });
 
   it('takes TLS and credentials files that exist', () => {
-    const options = resolveEventBusOptions({}, { NATS_TLS_CA_FILE: file, NATS_TLS_CERT_FILE: file, NATS_TLS_KEY_FILE: file });
+    const options = resolveAll({}, { NATS_TLS_CA_FILE: file, NATS_TLS_CERT_FILE: file, NATS_TLS_KEY_FILE: file });
     expect(options.nats.tls).toEqual({ caFile: file, certFile: file, keyFile: file });
   });
 });

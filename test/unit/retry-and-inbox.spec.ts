@@ -1,18 +1,33 @@
 import { jest } from '@jest/globals';
-import { MemoryIdempotencyStore } from '../../lib/idempotency-store.js';
-import { retryDelayMs } from '../../lib/retry-backoff.js';
+import { DecodeError } from '../../lib/codec/event-codec.js';
+import { MemoryIdempotencyStore } from '../../lib/delivery/idempotency-store.js';
+import { RetryPolicy } from '../../lib/delivery/retry-policy.js';
 
-describe('retryDelayMs', () => {
+describe('RetryPolicy', () => {
   const retry = { attempts: 10, initialDelayMs: 200, maxDelayMs: 5_000 };
+  const delivery = { attempts: 3, start: 'new' as const, ordered: false };
 
   it('doubles from the initial delay up to the cap, with jitter in the upper half', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map((attempt) => retryDelayMs(attempt, retry, () => 1))).toEqual([200, 400, 800, 1600, 3200, 5000, 5000]);
-    expect([1, 2, 3].map((attempt) => retryDelayMs(attempt, retry, () => 0))).toEqual([100, 200, 400]);
+    const highest = new RetryPolicy(retry, () => 1);
+    const lowest = new RetryPolicy(retry, () => 0);
+    expect([1, 2, 3, 4, 5, 6, 7].map((attempt) => highest.delayMs(attempt))).toEqual([200, 400, 800, 1600, 3200, 5000, 5000]);
+    expect([1, 2, 3].map((attempt) => lowest.delayMs(attempt))).toEqual([100, 200, 400]);
+    const random = new RetryPolicy(retry);
     for (let i = 0; i < 100; i++) {
-      const delay = retryDelayMs(3, retry);
+      const delay = random.delayMs(3);
       expect(delay).toBeGreaterThanOrEqual(400);
       expect(delay).toBeLessThanOrEqual(800);
     }
+  });
+
+  it('retries until the last attempt, then dead-letters; an undecodable message at once', () => {
+    const policy = new RetryPolicy(retry, () => 1);
+    expect(policy.afterFailure(1, new Error('x'), delivery)).toEqual({ action: 'retry', delayMs: 200 });
+    expect(policy.afterFailure(2, new Error('x'), delivery)).toEqual({ action: 'retry', delayMs: 400 });
+    expect(policy.afterFailure(3, new Error('x'), delivery)).toEqual({ action: 'dead-letter' });
+    expect(policy.afterFailure(1, new DecodeError('bad'), delivery)).toEqual({ action: 'dead-letter' });
+    expect(policy.exhausted(3, delivery)).toBe(false);
+    expect(policy.exhausted(4, delivery)).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
-import { EventRegistry } from '../../lib/event-registry.js';
+import { EventRegistry } from '../../lib/registry/event-registry.js';
 import { EventRoute } from '../../lib/event-route.js';
-import { patternProblem, subjectMatches, subjectProblem } from '../../lib/subject-pattern.js';
+import { patternProblem, subjectMatches, subjectProblem } from '../../lib/routing/subject-pattern.js';
 
 describe('subjectMatches (NATS token rules)', () => {
   it.each([

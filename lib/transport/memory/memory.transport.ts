@@ -1,4 +1,3 @@
-import type { MemoryBroker } from './memory-broker.js';
 import {
   TransportClosedError,
   type EventTransport,
@@ -6,7 +5,10 @@ import {
   type TransportMessageHandler,
   type TransportStatus,
   type TransportSubscription,
-} from './event-transport.js';
+} from '../event-transport.js';
+import type { TransportFactory } from '../transport-context.js';
+import { defaultMemoryBroker, type MemoryBroker } from './memory-broker.js';
+import { resolveMemoryOptions, type MemoryOptions } from './memory-options.js';
 
 /** The default transport: instances in one process share a MemoryBroker; nothing leaves the process. */
 export class MemoryTransport implements EventTransport {
@@ -16,6 +18,7 @@ export class MemoryTransport implements EventTransport {
 
   constructor(
     private readonly broker: MemoryBroker,
+    /** Whether events travel encoded, through the wire codec, as on a real broker. */
     readonly encodes: boolean,
   ) {}
 
@@ -51,3 +54,8 @@ export class MemoryTransport implements EventTransport {
     return { transport: 'memory', connected: !this.closed, disconnects: 0, reconnects: 0 };
   }
 }
+
+export const memoryTransport: TransportFactory = (context) => {
+  const options = resolveMemoryOptions(context.section<MemoryOptions>('memory'), context.env);
+  return new MemoryTransport(options.broker ?? defaultMemoryBroker, options.codec);
+};

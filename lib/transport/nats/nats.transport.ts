@@ -1,45 +1,20 @@
-import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
-import {
-  connect,
-  credsAuthenticator,
-  nkeyAuthenticator,
-  type ConnectionOptions,
-  type NatsConnection,
-  type Subscription,
-} from '@nats-io/transport-node';
-import type { ResolvedNatsOptions } from '../resolve-options.js';
+import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import {
   TransportClosedError,
-  type DeliveryOptions,
   type EventTransport,
   type TransportMessageHandler,
   type TransportStatus,
   type TransportSubscription,
-} from './event-transport.js';
+} from '../event-transport.js';
+import type { TransportFactory } from '../transport-context.js';
+import { natsConnectionOptions, resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from './nats-options.js';
 
 const ignore = () => undefined;
 
 export class NatsConnectError extends Error {
   override readonly name = 'NatsConnectError';
-}
-
-/** The NATS connection options for resolved settings (auth, TLS, reconnect forever by default). */
-export function natsConnectionOptions(options: ResolvedNatsOptions): ConnectionOptions {
-  const connection: ConnectionOptions = {
-    servers: options.servers,
-    name: options.name,
-    timeout: options.connectTimeoutMs,
-    reconnectTimeWait: options.reconnectTimeWaitMs,
-    maxReconnectAttempts: options.maxReconnectAttempts,
-    token: options.token,
-    user: options.user,
-    pass: options.password,
-  };
-  if (options.credsFile) connection.authenticator = credsAuthenticator(readFileSync(options.credsFile));
-  if (options.nkeySeed) connection.authenticator = nkeyAuthenticator(new TextEncoder().encode(options.nkeySeed));
-  if (options.tls) connection.tls = { ...options.tls };
-  return connection;
 }
 
 /**
@@ -166,3 +141,6 @@ export class NatsTransport implements EventTransport {
     }
   }
 }
+
+export const natsTransport: TransportFactory = (context) =>
+  new NatsTransport(resolveNatsOptions(context.section<NatsOptions>('nats'), context.env, context.instanceId));

@@ -1,4 +1,4 @@
-import type { DomainEventRegistration, EventRegistry } from './event-registry.js';
+import type { DomainEventRegistration, EventRegistry } from '../registry/event-registry.js';
 
 /** A message that cannot become an event: malformed, foreign to the registry, or not fitting its class. */
 export class DecodeError extends Error {

@@ -8,7 +8,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import type { ResolvedJetStreamOptions } from '../resolve-options.js';
+import type { ResolvedJetStreamOptions } from './jetstream-options.js';
 
 export class StreamConflictError extends Error {
   override readonly name = 'StreamConflictError';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { headers as natsHeaders, nanos, type MsgHdrs } from '@nats-io/transport-node';
+import { nanos } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -13,40 +13,27 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { DecodeError } from '../event-codec.js';
-import { KvIdempotencyStore, MemoryIdempotencyStore, type IdempotencyStore } from '../idempotency-store.js';
-import type { ResolvedEventBusOptions } from '../resolve-options.js';
-import { retryDelayMs } from '../retry-backoff.js';
-import { subjectMatches } from '../subject-pattern.js';
-import { TransportClosedError, type DeliveryOptions, type TransportMessageHandler, type TransportSubscription } from './event-transport.js';
-import { deadLetterPrefix, deadLetterStream, ensureEventStreams } from './jetstream-streams.js';
-import { NatsTransport } from './nats.transport.js';
+import type { DeliveryOptions } from '../../delivery/delivery-options.js';
+import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
+import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
+import type { RetryPolicy } from '../../delivery/retry-policy.js';
+import { subjectMatches } from '../../routing/subject-pattern.js';
+import { TransportClosedError, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
+import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
+import { NatsTransport } from '../nats/nats.transport.js';
+import type { TransportFactory } from '../transport-context.js';
+import { Header, JetStreamDeadLetters, oneLine } from './jetstream-dead-letters.js';
+import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
+import { ensureEventStreams } from './jetstream-streams.js';
+import { KvIdempotencyStore } from './kv-idempotency-store.js';
 
-/** A dead-lettered event: what failed, where, and why. */
-export interface DeadLetter {
-  /** Sequence in the dead-letter stream. */
-  readonly seq: number;
-  /** The event id (CloudEvents id). */
-  readonly id: string;
-  readonly type: string;
-  /** The group, or `instance-<instance id>` for a group-less handler. */
-  readonly group: string;
-  /** The subject the event was published to. */
-  readonly subject: string;
-  readonly attempts: number;
-  readonly error: string;
-  readonly time: Date;
-}
-
-const enum Header {
-  MsgId = 'Nats-Msg-Id',
-  Subject = 'Dlq-Subject',
-  Scope = 'Dlq-Scope',
-  Consumer = 'Dlq-Consumer',
-  Attempts = 'Dlq-Attempts',
-  Error = 'Dlq-Error',
-  EventId = 'Dlq-Event-Id',
-  Type = 'Dlq-Type',
+/** What a JetStream transport is made of: the connection, the stream and consumers, and the retry policy. */
+export interface JetStreamSettings {
+  readonly subjectPrefix: string;
+  readonly instanceId: string;
+  readonly nats: ResolvedNatsOptions;
+  readonly jetstream: ResolvedJetStreamOptions;
+  readonly retry: RetryPolicy;
 }
 
 /** A subscription's handler, kept per scope so that replays of dead letters reach it. */
@@ -58,8 +45,6 @@ interface ScopedHandler {
   readonly delivery: DeliveryOptions;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -70,7 +55,6 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
     clearTimeout(timer);
   }
 }
-const oneLine = (text: string) => text.replace(/[\r\n]+/g, ' ').slice(0, 1024);
 
 /** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
 function consumerName(scope: string, subject: string): string {
@@ -94,9 +78,10 @@ function startPolicy(delivery: DeliveryOptions): Partial<ConsumerConfig> {
 export class JetStreamTransport extends NatsTransport {
   protected override readonly name = 'jetstream';
   override readonly redelivers = true;
+  readonly deadLetters: JetStreamDeadLetters;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
-  private inbox?: IdempotencyStore;
+  private delivery!: DurableDelivery;
   private readonly setups = new Set<Promise<unknown>>();
   private readonly consumers = new Set<ConsumerMessages>();
   private readonly inFlight = new Set<Promise<void>>();
@@ -105,12 +90,11 @@ export class JetStreamTransport extends NatsTransport {
   private closing = false;
   private readonly scopes = new Map<string, ScopedHandler[]>();
   private readonly instanceScope: string;
-  private readonly deadLetterPrefix: string;
 
-  constructor(private readonly config: ResolvedEventBusOptions) {
+  constructor(private readonly config: JetStreamSettings) {
     super(config.nats, { noAsyncTraces: true });
     this.instanceScope = `instance-${config.instanceId}`;
-    this.deadLetterPrefix = deadLetterPrefix(config.subjectPrefix);
+    this.deadLetters = new JetStreamDeadLetters(config.subjectPrefix, config.jetstream);
   }
 
   override async connect(): Promise<void> {
@@ -120,11 +104,19 @@ export class JetStreamTransport extends NatsTransport {
     this.jsm = await jetstreamManager(connection);
     const options = this.config.jetstream;
     await ensureEventStreams(this.jsm, this.config.subjectPrefix, options);
-    if (options.idempotencyStore) this.inbox = options.idempotencyStore;
-    else if (options.idempotency === 'memory') this.inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs);
-    else if (options.idempotency === 'kv') {
-      this.inbox = await KvIdempotencyStore.open(connection, `${options.stream}_INBOX`, options.idempotencyWindowMs, options.replicas);
+    this.deadLetters.attach(this.js, this.jsm);
+    let inbox: IdempotencyStore | undefined = options.idempotencyStore;
+    if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs);
+    if (!inbox && options.idempotency === 'kv') {
+      inbox = await KvIdempotencyStore.open(connection, `${options.stream}_INBOX`, options.idempotencyWindowMs, options.replicas);
     }
+    this.delivery = new DurableDelivery(
+      this.config.retry,
+      inbox,
+      // Long handlers keep their message: without working() it would be redelivered after ack_wait.
+      Math.max(500, options.ackWaitMs / 3),
+      (deliveries) => `not acknowledged within ${options.ackWaitMs} ms on ${deliveries} deliveries (handler crashed or hung)`,
+    );
   }
 
   /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
@@ -149,17 +141,18 @@ export class JetStreamTransport extends NatsTransport {
       this.scopes.set(scope, [scoped]);
       this.setUp(this.consumeReplays(scope));
     }
+    const options = this.config.jetstream;
     const config: Partial<ConsumerConfig> = {
       durable_name: name,
       filter_subject: subject,
       ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(this.config.jetstream.ackWaitMs),
+      ack_wait: nanos(options.ackWaitMs),
       max_deliver: -1, // bounded by our own attempts: a redelivery past them is dead-lettered, never dropped
-      max_ack_pending: delivery.ordered ? 1 : this.config.jetstream.maxInFlight,
+      max_ack_pending: delivery.ordered ? 1 : options.maxInFlight,
       ...startPolicy(delivery),
-      ...(queue ? {} : { inactive_threshold: nanos(this.config.jetstream.broadcastInactiveMs) }),
+      ...(queue ? {} : { inactive_threshold: nanos(options.broadcastInactiveMs) }),
     };
-    const consuming = this.consume(this.config.jetstream.stream, config, (m) => this.handle(m, m.subject, scope, scoped));
+    const consuming = this.consume(options.stream, config, (m) => this.handle(m, m.subject, scope, scoped));
     this.setUp(consuming);
     return {
       unsubscribe: () => {
@@ -169,7 +162,7 @@ export class JetStreamTransport extends NatsTransport {
             messages.stop();
             this.consumers.delete(messages);
             // A group's consumer is shared and durable; an instance's own one goes with its subscription.
-            if (!queue) await this.jsm.consumers.delete(this.config.jetstream.stream, name).catch(() => undefined);
+            if (!queue) await this.jsm.consumers.delete(options.stream, name).catch(() => undefined);
           },
           () => undefined, // a consumer that could not be created was logged by setUp()
         );
@@ -197,55 +190,15 @@ export class JetStreamTransport extends NatsTransport {
     this.closing = true;
     for (const messages of this.consumers) messages.stop();
     this.consumers.clear();
+    const { shutdownTimeoutMs } = this.config.jetstream;
     const settled = Promise.all([...this.inFlight, ...[...this.unacked].map((ack) => ack.catch(() => undefined))]);
-    if (!(await settlesWithin(settled, this.config.jetstream.shutdownTimeoutMs))) {
+    if (!(await settlesWithin(settled, shutdownTimeoutMs))) {
       this.logger.warn(
-        `after ${this.config.jetstream.shutdownTimeoutMs} ms, ${this.inFlight.size} handlers still run (their events will be redelivered) ` +
+        `after ${shutdownTimeoutMs} ms, ${this.inFlight.size} handlers still run (their events will be redelivered) ` +
           `and ${this.unacked.size} publishes await their ack`,
       );
     }
     await super.close();
-  }
-
-  async listDeadLetters(): Promise<DeadLetter[]> {
-    const stream = deadLetterStream(this.config.jetstream);
-    const { state } = await this.jsm.streams.info(stream);
-    const letters: DeadLetter[] = [];
-    if (state.messages === 0) return letters;
-    for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
-      const stored = await this.jsm.streams.getMessage(stream, { seq }).catch((error) => {
-        if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) return null;
-        throw error;
-      });
-      if (!stored || !stored.subject.startsWith(`${this.deadLetterPrefix}.dead.`)) continue;
-      const h = stored.header;
-      letters.push({
-        seq,
-        id: h.get(Header.EventId),
-        type: h.get(Header.Type),
-        group: h.get(Header.Scope),
-        subject: h.get(Header.Subject),
-        attempts: Number(h.get(Header.Attempts)),
-        error: h.get(Header.Error),
-        time: stored.time,
-      });
-    }
-    return letters;
-  }
-
-  /** Sends dead letters back to their group (or instance) and removes them; they are dead-lettered again if they fail again. */
-  async replayDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
-    const stream = deadLetterStream(this.config.jetstream);
-    for (const letter of letters) {
-      const stored = await this.jsm.streams.getMessage(stream, { seq: letter.seq });
-      if (!stored) continue;
-      const h = natsHeaders();
-      h.set(Header.Subject, letter.subject);
-      h.set(Header.EventId, letter.id);
-      h.set(Header.Consumer, stored.header.get(Header.Consumer));
-      await this.js.publish(`${this.deadLetterPrefix}.replay.${letter.group}`, stored.data, { headers: h, msgID: `replay-${stream}-${letter.seq}` });
-      await this.jsm.streams.deleteMessage(stream, letter.seq);
-    }
   }
 
   private async consume(stream: string, config: Partial<ConsumerConfig>, onMessage: (m: JsMsg) => void): Promise<ConsumerMessages> {
@@ -278,17 +231,17 @@ export class JetStreamTransport extends NatsTransport {
 
   /** A group's (or this instance's) dead letters come back through its replay consumer. */
   private consumeReplays(scope: string): Promise<ConsumerMessages> {
-    const subject = `${this.deadLetterPrefix}.replay.${scope}`;
+    const options = this.config.jetstream;
     return this.consume(
-      deadLetterStream(this.config.jetstream),
+      this.deadLetters.stream,
       {
         durable_name: `${scope}__replay`,
-        filter_subject: subject,
+        filter_subject: this.deadLetters.replaySubject(scope),
         ack_policy: AckPolicy.Explicit,
-        ack_wait: nanos(this.config.jetstream.ackWaitMs),
+        ack_wait: nanos(options.ackWaitMs),
         max_deliver: -1,
         deliver_policy: DeliverPolicy.All,
-        ...(scope === this.instanceScope ? { inactive_threshold: nanos(this.config.jetstream.broadcastInactiveMs) } : {}),
+        ...(scope === this.instanceScope ? { inactive_threshold: nanos(options.broadcastInactiveMs) } : {}),
       },
       (m) => {
         const original = m.headers?.get(Header.Subject) ?? '';
@@ -296,66 +249,33 @@ export class JetStreamTransport extends NatsTransport {
         // Back to the consumer that gave up on it; several of one scope may have matched the subject.
         const target = this.scopes.get(scope)?.find((s) => (consumer ? s.consumer === consumer : subjectMatches(s.pattern, original.split('.'))));
         if (!target) {
-          return this.deadLetter(m, original, scope, 0, new Error(`replayed, but ${scope} has no handler for ${original} any more`), consumer ?? '');
+          return this.deadLetter(m, original, scope, consumer ?? '', 0, new Error(`replayed, but ${scope} has no handler for ${original} any more`));
         }
         return this.handle(m, original, scope, target);
       },
     );
   }
 
-  private async handle(m: JsMsg, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler): Promise<void> {
-    const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId);
-    if (id && this.inbox && (await this.inbox.seen(consumer, id))) {
-      m.ack();
-      return;
-    }
-    const delivered = m.info.deliveryCount;
-    if (delivered > delivery.attempts) {
-      const error = new Error(`not acknowledged within ${this.config.jetstream.ackWaitMs} ms on ${delivered - 1} deliveries (handler crashed or hung)`);
-      return this.deadLetter(m, subject, scope, delivered - 1, error, consumer);
-    }
-    // Long handlers keep their message: without this it would be redelivered after ack_wait.
-    const keepAlive = setInterval(() => m.working(), Math.max(500, this.config.jetstream.ackWaitMs / 3));
-    try {
-      for (let attempt = delivered; ; attempt++) {
-        try {
-          await handler(subject, m.data, attempt);
-          break;
-        } catch (error) {
-          if (error instanceof DecodeError || attempt >= delivery.attempts) {
-            return await this.deadLetter(m, subject, scope, attempt, error as Error, consumer);
-          }
-          const delay = retryDelayMs(attempt, this.config.retry);
-          if (!delivery.ordered) {
-            m.nak(delay);
-            return;
-          }
-          await sleep(delay); // ordered: retry in place, so that no later event overtakes this one
-        }
-      }
-      if (id && this.inbox) await this.inbox.record(consumer, id);
-      m.ack();
-    } finally {
-      clearInterval(keepAlive);
-    }
+  private handle(m: JsMsg, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler): Promise<void> {
+    const message: DurableMessage = {
+      eventId: m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || undefined,
+      deliveryCount: m.info.deliveryCount,
+      ack: () => m.ack(),
+      retryLater: (delayMs) => m.nak(delayMs),
+      deadLetter: (attempts, error) => this.deadLetter(m, subject, scope, consumer, attempts, error),
+      keepAlive: () => m.working(),
+    };
+    return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt));
   }
 
   /** Stores the event with why it failed, then terminates it; if it cannot be stored, the event is redelivered instead. */
-  private async deadLetter(m: JsMsg, subject: string, scope: string, attempts: number, error: Error, consumer: string): Promise<void> {
-    const h: MsgHdrs = natsHeaders();
-    const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || '';
-    h.set(Header.Subject, subject);
-    h.set(Header.Scope, scope);
-    h.set(Header.Consumer, consumer);
-    h.set(Header.Attempts, String(attempts));
-    h.set(Header.Error, oneLine(`${error.name}: ${error.message}`));
-    h.set(Header.EventId, id);
-    h.set(Header.Type, typeOf(m.data));
+  private async deadLetter(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error): Promise<void> {
+    let id: string;
     try {
-      await this.js.publish(`${this.deadLetterPrefix}.dead.${scope}`, m.data, { headers: h, msgID: `dead-${consumer}-${id || m.seq}-${m.info.streamSequence}` });
-    } catch (publishError) {
-      this.logger.error(`could not dead-letter ${id} on ${subject}: ${(publishError as Error).message}; it will be redelivered`, (publishError as Error).stack);
-      m.nak(retryDelayMs(attempts, this.config.retry));
+      id = await this.deadLetters.store(m, subject, scope, consumer, attempts, error);
+    } catch (storeError) {
+      this.logger.error(`could not dead-letter a message on ${subject}: ${(storeError as Error).message}; it will be redelivered`, (storeError as Error).stack);
+      m.nak(this.config.retry.delayMs(attempts));
       return;
     }
     this.logger.error(`dead-lettered ${id} on ${subject} for ${scope} after ${attempts} attempts: ${error.message}`, error.stack);
@@ -363,12 +283,11 @@ export class JetStreamTransport extends NatsTransport {
   }
 }
 
-/** The CloudEvents type of a body, for the dead-letter listing; empty when the body is not one. */
-function typeOf(data: Uint8Array): string {
-  try {
-    const type = JSON.parse(new TextDecoder().decode(data))?.type;
-    return typeof type === 'string' ? type : '';
-  } catch {
-    return '';
-  }
-}
+export const jetStreamTransport: TransportFactory = (context) =>
+  new JetStreamTransport({
+    subjectPrefix: context.subjectPrefix,
+    instanceId: context.instanceId,
+    nats: resolveNatsOptions(context.section<NatsOptions>('nats'), context.env, context.instanceId),
+    jetstream: resolveJetStreamOptions(context.section<JetStreamOptions>('jetstream'), context.env),
+    retry: context.retry,
+  });

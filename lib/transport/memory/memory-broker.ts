@@ -1,5 +1,5 @@
-import { subjectMatches } from '../subject-pattern.js';
-import type { TransportMessageHandler, TransportPayload } from './event-transport.js';
+import { subjectMatches } from '../../routing/subject-pattern.js';
+import type { TransportMessageHandler, TransportPayload } from '../event-transport.js';
 
 interface MemorySubscription {
   readonly pattern: readonly string[];

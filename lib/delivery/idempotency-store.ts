@@ -1,6 +1,3 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { Kvm, type KV } from '@nats-io/kv';
-
 /**
  * Remembers which event ids a consumer scope (a group, or one instance) has handled, for a window:
  * a redelivery of a handled event (its ack lost, or the event re-published after the duplicate
@@ -32,27 +29,5 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const key = `${scope}\n${id}`;
     this.expiries.delete(key);
     this.expiries.set(key, now + this.windowMs);
-  }
-}
-
-const KV_SAFE = /^[-_=A-Za-z0-9]+$/;
-const kvToken = (value: string) => (KV_SAFE.test(value) ? value : `~${Buffer.from(value).toString('base64url')}`);
-
-/** NATS KV: shared by every instance, so a group's redelivery to another member is caught too. */
-export class KvIdempotencyStore implements IdempotencyStore {
-  private constructor(private readonly kv: KV) {}
-
-  static async open(connection: NatsConnection, bucket: string, windowMs: number, replicas: number): Promise<KvIdempotencyStore> {
-    const kv = await new Kvm(connection).create(bucket, { ttl: windowMs, history: 1, replicas });
-    return new KvIdempotencyStore(kv);
-  }
-
-  async seen(scope: string, id: string): Promise<boolean> {
-    const entry = await this.kv.get(`${kvToken(scope)}.${kvToken(id)}`);
-    return entry !== null && entry.operation === 'PUT';
-  }
-
-  async record(scope: string, id: string): Promise<void> {
-    await this.kv.put(`${kvToken(scope)}.${kvToken(id)}`, '');
   }
 }

@@ -1,4 +1,4 @@
-import { tokenProblem } from './wire-name.js';
+import { tokenProblem } from './subject-token.js';
 
 /**
  * NATS subject matching, token by token: `*` matches exactly one token, `>` (last only)

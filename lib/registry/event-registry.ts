@@ -1,4 +1,4 @@
-import { wireNameProblem } from './wire-name.js';
+import { wireNameProblem } from '../routing/subject-token.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Type<T = any> = abstract new (...args: any[]) => T;

@@ -1,0 +1,146 @@
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStore } from '../../delivery/dead-letter-store.js';
+import type { ResolvedJetStreamOptions } from './jetstream-options.js';
+import { deadLetterPrefix, deadLetterStream } from './jetstream-streams.js';
+
+/** Headers of dead letters and replays in the dead-letter stream. */
+export const Header = {
+  MsgId: 'Nats-Msg-Id',
+  Subject: 'Dlq-Subject',
+  Scope: 'Dlq-Scope',
+  Consumer: 'Dlq-Consumer',
+  Attempts: 'Dlq-Attempts',
+  Error: 'Dlq-Error',
+  EventId: 'Dlq-Event-Id',
+  Type: 'Dlq-Type',
+} as const;
+
+/** Letters per page when a query names no limit. */
+const DEFAULT_PAGE = 1_000;
+/** How long one page may take to arrive. */
+const PAGE_TIMEOUT_MS = 5_000;
+
+export const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 1024);
+
+/** The CloudEvents type of a body, for the dead-letter listing; empty when the body is not one. */
+function typeOf(data: Uint8Array): string {
+  try {
+    const type = JSON.parse(new TextDecoder().decode(data))?.type;
+    return typeof type === 'string' ? type : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Dead letters in `<stream>_DLQ`: each on `dlq.<prefix>.dead.<scope>` with the original subject,
+ * the consumer, the attempts and the error in headers. A replay is published to
+ * `dlq.<prefix>.replay.<scope>`, where the scope's replay consumer picks it up.
+ */
+export class JetStreamDeadLetters implements DeadLetterStore {
+  /** The dead-letter stream. */
+  readonly stream: string;
+  private readonly deadSubjects: string;
+  private readonly replayPrefix: string;
+  private js?: JetStreamClient;
+  private jsm?: JetStreamManager;
+
+  constructor(subjectPrefix: string, options: ResolvedJetStreamOptions) {
+    this.stream = deadLetterStream(options);
+    this.deadSubjects = `${deadLetterPrefix(subjectPrefix)}.dead.>`;
+    this.replayPrefix = `${deadLetterPrefix(subjectPrefix)}.replay.`;
+  }
+
+  /** The subject a scope's replays arrive on. */
+  replaySubject(scope: string): string {
+    return this.replayPrefix + scope;
+  }
+
+  /** Called once connected. */
+  attach(js: JetStreamClient, jsm: JetStreamManager): void {
+    this.js = js;
+    this.jsm = jsm;
+  }
+
+  /** Stores a message that failed for good, with why; rejects when it could not be stored (the caller redelivers it then). */
+  async store(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error): Promise<string> {
+    const h: MsgHdrs = natsHeaders();
+    const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || '';
+    h.set(Header.Subject, subject);
+    h.set(Header.Scope, scope);
+    h.set(Header.Consumer, consumer);
+    h.set(Header.Attempts, String(attempts));
+    h.set(Header.Error, oneLine(`${error.name}: ${error.message}`));
+    h.set(Header.EventId, id);
+    h.set(Header.Type, typeOf(m.data));
+    const deadSubject = this.deadSubjects.slice(0, -1) + scope;
+    await this.clients().js.publish(deadSubject, m.data, { headers: h, msgID: `dead-${consumer}-${id || m.seq}-${m.info.streamSequence}` });
+    return id;
+  }
+
+  /** One page of letters, oldest first, read in one batch through an ordered consumer. */
+  async list(query: DeadLetterQuery = {}): Promise<DeadLetterPage> {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`dead letters: limit must be an integer >= 1, got ${limit}`);
+    const after = query.after === undefined ? 0 : Number(query.after);
+    if (!Number.isSafeInteger(after) || after < 0) throw new Error(`dead letters: after must be the ref of a dead letter, got ${JSON.stringify(query.after)}`);
+    const consumer = await this.clients().js.consumers.get(this.stream, { filter_subjects: this.deadSubjects, opt_start_seq: after + 1 });
+    try {
+      const pending = (await consumer.info()).num_pending;
+      const wanted = Math.min(limit, pending);
+      const letters: DeadLetter[] = [];
+      if (wanted > 0) {
+        const messages = await consumer.fetch({ max_messages: wanted, expires: PAGE_TIMEOUT_MS });
+        for await (const m of messages) {
+          letters.push(toLetter(m));
+          if (letters.length === wanted) break;
+        }
+      }
+      const next = pending > letters.length && letters.length > 0 ? letters[letters.length - 1].ref : undefined;
+      return { letters, next };
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  /** Sends letters back to their group (or instance) and removes them; they are dead-lettered again if they fail again. */
+  async replay(letters: readonly DeadLetter[]): Promise<void> {
+    const { js, jsm } = this.clients();
+    for (const letter of letters) {
+      const seq = Number(letter.ref);
+      const stored = await jsm.streams.getMessage(this.stream, { seq });
+      if (!stored) continue;
+      const h = natsHeaders();
+      h.set(Header.Subject, letter.subject);
+      h.set(Header.EventId, letter.id);
+      h.set(Header.Consumer, stored.header.get(Header.Consumer));
+      await js.publish(this.replaySubject(letter.group), stored.data, { headers: h, msgID: `replay-${this.stream}-${seq}` });
+      await jsm.streams.deleteMessage(this.stream, seq);
+    }
+  }
+
+  async count(): Promise<number> {
+    const info = await this.clients().jsm.streams.info(this.stream, { subjects_filter: this.deadSubjects });
+    return Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+  }
+
+  private clients(): { js: JetStreamClient; jsm: JetStreamManager } {
+    if (!this.js || !this.jsm) throw new Error('dead letters: the JetStream transport is not connected');
+    return { js: this.js, jsm: this.jsm };
+  }
+}
+
+function toLetter(m: JsMsg): DeadLetter {
+  const h = m.headers;
+  return {
+    ref: String(m.seq),
+    id: h?.get(Header.EventId) ?? '',
+    type: h?.get(Header.Type) ?? '',
+    group: h?.get(Header.Scope) ?? '',
+    subject: h?.get(Header.Subject) ?? '',
+    attempts: Number(h?.get(Header.Attempts)),
+    error: h?.get(Header.Error) ?? '',
+    time: m.time,
+  };
+}
