@@ -7,9 +7,12 @@ import {
   DomainEventBus,
   EventBusModule,
   MemoryBroker,
+  MemoryTransport,
   OnDomainEvent,
+  registerTransport,
   RESOLVED_EVENT_BUS_OPTIONS,
   type EventBusModuleOptions,
+  type TransportContext,
   type EventContext,
   type ResolvedEventBusOptions,
 } from '../../lib/index.js';
@@ -131,6 +134,57 @@ describe('EventBusModule', () => {
     await expect(NestFactory.createApplicationContext(BadModule, { logger: false, abortOnError: false })).rejects.toThrow(
       'Misnamed.on: no @DomainEvent class is registered as "NoSuchEvent"',
     );
+  });
+});
+
+describe('EventBusModule with a transport of the application', () => {
+  /** A memory transport under another name, recording what it was created from. */
+  class OwnTransport extends MemoryTransport {
+    constructor(readonly context?: TransportContext) {
+      super(new MemoryBroker(), true);
+    }
+  }
+  let app: INestApplicationContext | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    calls.splice(0);
+  });
+
+  it.each([
+    ['an instance', () => new OwnTransport()],
+    ['a factory', () => (context: TransportContext) => new OwnTransport(context)],
+  ])('takes %s in forRoot({ transport })', async (_how, transport) => {
+    app = await boot([EventBusModule.forRoot({ transport: transport(), instanceId: 'own-1', subjectPrefix: 'own.events' })]);
+    await app.get(DomainEventBus).publish(new ModuleSpecEvent(6));
+    await settle();
+    expect(calls).toEqual(['cqrs:6', 'on:6:true']);
+  });
+
+  it('gives a factory the settings and the sections of the options it owns', () => {
+    const seen: TransportContext[] = [];
+    const options = { transport: (c: TransportContext) => (seen.push(c), new OwnTransport(c)), instanceId: 'own-2', own: { url: 'x://y' } };
+    return boot([EventBusModule.forRoot(options as EventBusModuleOptions)]).then(async (booted) => {
+      app = booted;
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ instanceId: 'own-2', subjectPrefix: 'events.domain' });
+      expect(seen[0].section('own')).toEqual({ url: 'x://y' });
+      expect(seen[0].retry.options.attempts).toBe(5);
+    });
+  });
+
+  it('selects a registered transport by name, from code or EVENT_BUS_TRANSPORT', async () => {
+    registerTransport('own-memory', (context) => new OwnTransport(context));
+    expect(() => registerTransport('own-memory', () => new OwnTransport())).toThrow('a transport named "own-memory" is registered already');
+    expect(() => registerTransport('bad.name', () => new OwnTransport())).toThrow('registerTransport("bad.name"): the name must not contain');
+    process.env.EVENT_BUS_TRANSPORT = 'own-memory';
+    try {
+      app = await boot([EventBusModule.forRoot({})]);
+    } finally {
+      delete process.env.EVENT_BUS_TRANSPORT;
+    }
+    expect(app.get(DomainEventBus).status().transport).toMatchObject({ transport: 'memory', connected: true });
+    expect(app.get<ResolvedEventBusOptions>(RESOLVED_EVENT_BUS_OPTIONS).transport).toBe('own-memory');
   });
 });
 
