@@ -24,6 +24,7 @@ export class NatsConnectError extends Error {
   override readonly name = 'NatsConnectError';
 }
 
+/** @internal */
 /** The NATS connection options for resolved settings (auth, TLS, reconnect forever by default). */
 export function natsConnectionOptions(options: ResolvedNatsOptions): ConnectionOptions {
   const connection: ConnectionOptions = {
@@ -52,12 +53,16 @@ export class NatsTransport implements EventTransport {
   readonly redelivers: boolean = false;
   protected readonly name: string = 'nats';
   protected readonly logger = new Logger('EventBus:NATS');
+  /** @internal */
   protected connection?: NatsConnection;
   private connected = false;
   private disconnects = 0;
   private reconnects = 0;
   private lastError?: string;
 
+  constructor(options: ResolvedNatsOptions);
+  /** @internal */
+  constructor(options: ResolvedNatsOptions, extraConnectionOptions: Partial<ConnectionOptions>);
   constructor(
     private readonly options: ResolvedNatsOptions,
     private readonly extraConnectionOptions: Partial<ConnectionOptions> = {},
@@ -79,6 +84,7 @@ export class NatsTransport implements EventTransport {
     this.openConnection(`publish to ${subject}`).publish(subject, payload);
   }
 
+  /** @internal */
   /** The connection, or a TransportClosedError saying what could not be done. */
   protected openConnection(what: string): NatsConnection {
     const connection = this.connection;
