@@ -2,7 +2,8 @@
 //   - nest11-cjs/: a CommonJS Nest 11 app as `nest new` lays it out (TypeScript 5.7, module commonjs,
 //     moduleResolution node, skipLibCheck off). Compiled with tsc, run on memory and on NATS (two
 //     processes and a nats-server of its own), its spec run by Jest 30 and by Jest 29 with the generated
-//     ts-jest config; the same sources compiled with module nodenext (as recent `nest new` 11 generates it), and run.
+//     ts-jest config; the same sources compiled with module nodenext (as recent `nest new` 11 generates it), and
+//     run; the declarations of both builds with skipLibCheck off under nodenext (typecheck/).
 //   - ES module apps on Nest 12 and on Nest 11 (esm-smoke.mjs); both builds in one process (dual-instance.mjs).
 //   - The CommonJS app again on other Node versions (binaries from the npm `node` package): 20.0.0, before
 //     require(esm), and the latest 22 and 24.
@@ -181,8 +182,7 @@ const script = async (node, dir, ...args) => (await run(node, args, { cwd: dir }
 // 1. The package, packed.
 console.log(`scratch projects in ${work}`);
 const tarball = join(work, 'package.tgz');
-const packed = await scenario('build and npm pack', async () => {
-  await run('npm', ['run', '--silent', 'build'], { cwd: root });
+const packed = await scenario('npm pack (prepack builds)', async () => {
   const name = (await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root })).trim().split('\n').pop();
   cpSync(join(work, name), tarball);
   return name;
@@ -246,6 +246,10 @@ if (cjsInstalled) {
   await scenario('CommonJS app: tsc, module nodenext (as recent nest new 11 generates it); run on memory', async () => {
     await run(node, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.nodenext.json'], { cwd: cjsApp });
     await onMemory(node, cjsApp, 'dist-nodenext/main.js');
+  });
+  await scenario('declarations, skipLibCheck off, nodenext: required (dist/cjs) and imported (dist/esm)', async () => {
+    cpSync(join(here, 'typecheck'), join(cjsApp, 'typecheck'), { recursive: true });
+    await run(node, ['node_modules/typescript/bin/tsc', '-p', 'typecheck'], { cwd: cjsApp });
   });
   await scenario('ESM app on Nest 11', () => script(node, cjsApp, 'esm-smoke.mjs', '11'));
   await scenario('ESM and CommonJS builds in one process, Nest 11', () => script(node, cjsApp, 'dual-instance.mjs'));
