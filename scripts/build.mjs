@@ -4,8 +4,9 @@
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-process.chdir(new URL('..', import.meta.url).pathname);
+process.chdir(fileURLToPath(new URL('..', import.meta.url)));
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const builds = { esm: ['tsconfig.build.json', 'module'], cjs: ['tsconfig.build.cjs.json', 'commonjs'] };
 
