@@ -1,9 +1,9 @@
 /** DI token of the options given to `EventBusModule.forRoot()` / `forRootAsync()`. */
-export const EVENT_BUS_MODULE_OPTIONS = Symbol('EVENT_BUS_MODULE_OPTIONS');
+export const EVENT_BUS_MODULE_OPTIONS = Symbol.for('nestjs-domain-events.EVENT_BUS_MODULE_OPTIONS');
 /** DI token of the options after code, environment and defaults were merged and validated. */
-export const RESOLVED_EVENT_BUS_OPTIONS = Symbol('RESOLVED_EVENT_BUS_OPTIONS');
+export const RESOLVED_EVENT_BUS_OPTIONS = Symbol.for('nestjs-domain-events.RESOLVED_EVENT_BUS_OPTIONS');
 /** DI token of the transport (`EventTransport`) the bus publishes and subscribes through. */
-export const EVENT_TRANSPORT = Symbol('EVENT_TRANSPORT');
+export const EVENT_TRANSPORT = Symbol.for('nestjs-domain-events.EVENT_TRANSPORT');
 
 export const ON_DOMAIN_EVENT_METADATA = 'nestjs-domain-events:on-domain-event';
 

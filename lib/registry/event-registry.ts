@@ -85,4 +85,4 @@ export class EventRegistry {
 }
 
 /** The process-wide registry that `@DomainEvent()` and `@ValueObject()` write to. */
-export const eventRegistry = new EventRegistry();
+export const eventRegistry: EventRegistry = ((globalThis as Record<symbol, EventRegistry>)[Symbol.for('nestjs-domain-events.eventRegistry')] ??= new EventRegistry());

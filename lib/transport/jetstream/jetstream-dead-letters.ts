@@ -57,13 +57,13 @@ export class JetStreamDeadLetters implements DeadLetterStore {
     return this.replayPrefix + scope;
   }
 
-  /** Called once connected. */
+  /** @internal Called once connected. */
   attach(js: JetStreamClient, jsm: JetStreamManager): void {
     this.js = js;
     this.jsm = jsm;
   }
 
-  /** Stores a message that failed for good, with why; rejects when it could not be stored (the caller redelivers it then). */
+  /** @internal Stores a message that failed for good, with why; rejects when it could not be stored (the caller redelivers it then). */
   async store(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error): Promise<string> {
     const h: MsgHdrs = natsHeaders();
     const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || '';

@@ -57,7 +57,7 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
   if (changed) await jsm.streams.update(name, { ...existing, ...limits });
 }
 
-/** The event stream (`<prefix>.>`) and its dead-letter stream, created or updated idempotently. */
+/** @internal The event stream (`<prefix>.>`) and its dead-letter stream, created or updated idempotently. */
 export async function ensureEventStreams(jsm: JetStreamManager, subjectPrefix: string, options: ResolvedJetStreamOptions): Promise<void> {
   const storage = options.storage === 'memory' ? StorageType.Memory : StorageType.File;
   await ensureStream(jsm, {

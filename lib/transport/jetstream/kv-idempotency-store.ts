@@ -9,6 +9,7 @@ const kvToken = (value: string) => (KV_SAFE.test(value) ? value : `~${Buffer.fro
 export class KvIdempotencyStore implements IdempotencyStore {
   private constructor(private readonly kv: KV) {}
 
+  /** @internal */
   static async open(connection: NatsConnection, bucket: string, windowMs: number, replicas: number): Promise<KvIdempotencyStore> {
     const kv = await new Kvm(connection).create(bucket, { ttl: windowMs, history: 1, replicas });
     return new KvIdempotencyStore(kv);

@@ -103,4 +103,4 @@ export class MemoryBroker {
 }
 
 /** The broker of application instances that name none. */
-export const defaultMemoryBroker = new MemoryBroker();
+export const defaultMemoryBroker: MemoryBroker = ((globalThis as Record<symbol, MemoryBroker>)[Symbol.for('nestjs-domain-events.defaultMemoryBroker')] ??= new MemoryBroker());

@@ -104,7 +104,7 @@ export function resolveNatsOptions(nats: NatsOptions = {}, env: Env = process.en
   };
 }
 
-/** The NATS connection options for resolved settings (auth, TLS, reconnect forever by default). */
+/** @internal The NATS connection options for resolved settings (auth, TLS, reconnect forever by default). */
 export function natsConnectionOptions(options: ResolvedNatsOptions): ConnectionOptions {
   const connection: ConnectionOptions = {
     servers: options.servers,

@@ -27,12 +27,16 @@ export class NatsTransport implements EventTransport {
   readonly redelivers: boolean = false;
   protected readonly name: string = 'nats';
   protected readonly logger = new Logger('EventBus:NATS');
+  /** @internal */
   protected connection?: NatsConnection;
   private connected = false;
   private disconnects = 0;
   private reconnects = 0;
   private lastError?: string;
 
+  constructor(options: ResolvedNatsOptions);
+  /** @internal */
+  constructor(options: ResolvedNatsOptions, extraConnectionOptions: Partial<ConnectionOptions>);
   constructor(
     private readonly options: ResolvedNatsOptions,
     private readonly extraConnectionOptions: Partial<ConnectionOptions> = {},
@@ -54,7 +58,7 @@ export class NatsTransport implements EventTransport {
     this.openConnection(`publish to ${subject}`).publish(subject, payload);
   }
 
-  /** The connection, or a TransportClosedError saying what could not be done. */
+  /** @internal The connection, or a TransportClosedError saying what could not be done. */
   protected openConnection(what: string): NatsConnection {
     const connection = this.connection;
     if (!connection || connection.isClosed() || connection.isDraining()) {
