@@ -1,6 +1,8 @@
 /** Jest in ESM mode (Nest 12 is ESM-only): run through `npm test`, which passes --experimental-vm-modules. */
 export default {
-  testEnvironment: 'node',
+  // Nest's logs are printed for failed tests only (TEST_LOGS=all prints them all).
+  testEnvironment: '<rootDir>/test/support/log-on-failure-environment.cjs',
+  setupFilesAfterEnv: ['<rootDir>/test/support/test-logs.ts'],
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },

@@ -1,5 +1,17 @@
 import 'reflect-metadata';
-import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import {
+  Catch,
+  Injectable,
+  Module,
+  UseFilters,
+  UseInterceptors,
+  type CallHandler,
+  type ExceptionFilter,
+  type ExecutionContext,
+  type INestApplicationContext,
+  type NestInterceptor,
+  type Type,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CqrsModule, EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import { EventEmitter2, EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
@@ -34,6 +46,40 @@ class DomainHandler {
 }
 
 @Injectable()
+class PassThroughInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler) {
+    return next.handle();
+  }
+}
+
+@Catch()
+class RethrowingFilter implements ExceptionFilter {
+  catch(error: unknown) {
+    throw error;
+  }
+}
+
+/** The same handler behind an interceptor: what Nest's enhancers cost per event. */
+@Injectable()
+class InterceptedDomainHandler {
+  @OnDomainEvent('PlayerMoved')
+  @UseInterceptors(PassThroughInterceptor)
+  on(_event: PlayerMoved) {
+    counter.hit();
+  }
+}
+
+/** Behind an exception filter only: the enhancer machinery with no interceptor in it. */
+@Injectable()
+class FilteredDomainHandler {
+  @OnDomainEvent('PlayerMoved')
+  @UseFilters(RethrowingFilter)
+  on(_event: PlayerMoved) {
+    counter.hit();
+  }
+}
+
+@Injectable()
 class EmitterHandler {
   @OnEvent('PlayerMoved')
   on(_event: PlayerMoved) {
@@ -48,8 +94,7 @@ class CqrsHandler implements IEventHandler<PlayerMoved> {
   }
 }
 
-@Module({ imports: [EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })], providers: [DomainHandler] })
-class OursModule {}
+const ours = (handler: Type) => ({ module: class OursModule {}, imports: [EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })], providers: [handler] });
 
 @Module({ imports: [EventEmitterModule.forRoot()], providers: [EmitterHandler] })
 class EmitterModule {}
@@ -57,7 +102,7 @@ class EmitterModule {}
 @Module({ imports: [CqrsModule.forRoot()], providers: [CqrsHandler] })
 class PlainCqrsModule {}
 
-export type InProcessBus = 'ours' | 'event-emitter' | 'cqrs';
+export type InProcessBus = 'ours' | 'ours-intercepted' | 'ours-filtered' | 'event-emitter' | 'cqrs';
 
 /** One application per bus, with one handler; `burst(n)` publishes n events and resolves with events/s. */
 export class InProcessTarget {
@@ -67,13 +112,20 @@ export class InProcessTarget {
   ) {}
 
   static async start(bus: InProcessBus): Promise<InProcessTarget> {
-    const module = { ours: OursModule, 'event-emitter': EmitterModule, cqrs: PlainCqrsModule }[bus];
-    const app = await NestFactory.createApplicationContext(module, { logger: false });
-    const publish = {
-      ours: (e: PlayerMoved) => app.get(DomainEventBus).publish(e),
-      'event-emitter': (e: PlayerMoved) => app.get(EventEmitter2).emit('PlayerMoved', e),
-      cqrs: (e: PlayerMoved) => app.get(EventBus).publish(e),
+    const module = {
+      ours: ours(DomainHandler),
+      'ours-intercepted': ours(InterceptedDomainHandler),
+      'ours-filtered': ours(FilteredDomainHandler),
+      'event-emitter': EmitterModule,
+      cqrs: PlainCqrsModule,
     }[bus];
+    const app = await NestFactory.createApplicationContext(module, { logger: false });
+    const publish =
+      bus === 'event-emitter'
+        ? (e: PlayerMoved) => app.get(EventEmitter2).emit('PlayerMoved', e)
+        : bus === 'cqrs'
+          ? (e: PlayerMoved) => app.get(EventBus).publish(e)
+          : (e: PlayerMoved) => app.get(DomainEventBus).publish(e);
     return new InProcessTarget(app, publish);
   }
 

@@ -47,9 +47,15 @@ export class CqrsBridge implements OnModuleInit {
     this.loadedCqrs?.onApplicationBootstrap();
   }
 
-  /** Delivers a received event to CQRS handlers and sagas without publishing it again. */
+  /**
+   * Delivers a received event to CQRS handlers and sagas without publishing it again. CQRS
+   * unsubscribes them when its module is destroyed: from then on an event fails here (a durable
+   * transport redelivers it) rather than vanish unhandled.
+   */
   readonly inject = (event: object): void => {
-    this.eventBus.subject$.next(event as IEvent);
+    const subject = this.eventBus.subject$;
+    if (!subject.observed) throw new Error('the CQRS EventBus is shut down: its handlers and sagas no longer run');
+    subject.next(event as IEvent);
   };
 
   private findEventBus(): EventBus | undefined {

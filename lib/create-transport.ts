@@ -14,6 +14,7 @@ export function createTransport(resolved: ResolvedEventBusOptions, options: Even
     subjectPrefix: resolved.subjectPrefix,
     instanceId: resolved.instanceId,
     retry: new RetryPolicy(resolved.retry),
+    shutdownTimeoutMs: resolved.shutdownTimeoutMs,
     env,
     section: <T extends object>(name: string) => (options as Record<string, unknown>)[name] as T | undefined,
   };

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DecodeError, EventCodec } from './codec/event-codec.js';
 import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { emptyStats, type EventBusStats } from './event-bus-stats.js';
@@ -67,7 +67,7 @@ export class UnregisteredEventError extends Error {
  * goes through here too, so both APIs reach the same handlers.
  */
 @Injectable()
-export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
+export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger('EventBus');
   private readonly codec: EventCodec;
   /**
@@ -117,10 +117,23 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     await this.transport.connect();
   }
 
+  /**
+   * Shutdown begins: stop taking events (a group's other members get them from now on), while
+   * publishing goes on through `beforeApplicationShutdown` and the requests the HTTP server finishes.
+   */
   async onModuleDestroy(): Promise<void> {
+    this.subscribed = false;
+    await this.transport.stopReceiving();
+  }
+
+  /**
+   * After the HTTP server has stopped: handlers still running finish (up to the shutdown timeout),
+   * what was published is delivered, then the connection closes. Publishing rejects from then on.
+   */
+  async onApplicationShutdown(): Promise<void> {
+    await this.transport.close();
     this.closing = true;
     this.active = false;
-    await this.transport.close();
     this.logger.log(`closed (${this.stats.published} published, ${this.stats.received} received)`);
   }
 

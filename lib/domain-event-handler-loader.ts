@@ -1,8 +1,9 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { CQRS_EVENTS_HANDLER_METADATA, CQRS_SAGA_METADATA, ON_DOMAIN_EVENT_METADATA } from './constants.js';
 import { CqrsBridge } from './cqrs-bridge.js';
+import { DomainEventContextCreator } from './domain-event-context-creator.js';
 import { DomainEventBus } from './domain-event-bus.js';
 import { eventRegistry, type Type } from './registry/event-registry.js';
 import type { OnDomainEventMetadata } from './on-domain-event.decorator.js';
@@ -18,19 +19,23 @@ export class DomainEventHandlerLoader implements OnApplicationBootstrap {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
-    private readonly bus: DomainEventBus,
-    private readonly cqrs: CqrsBridge,
+    private readonly moduleRef: ModuleRef,
+    private readonly contexts: DomainEventContextCreator,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.cqrs.bootstrapLoadedCqrs();
+    // Looked up rather than injected: this module is an import of EventBusModule, which need not be global.
+    const bus = this.moduleRef.get(DomainEventBus, { strict: false });
+    const cqrs = this.moduleRef.get(CqrsBridge, { strict: false });
+    cqrs.bootstrapLoadedCqrs();
     const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
-    for (const wrapper of wrappers) this.loadMethods(wrapper);
-    this.loadCqrsHandlers(wrappers);
-    await this.bus.activate();
+    // An alias (useExisting) is the same instance under another token: its handlers are loaded once, under its own.
+    for (const wrapper of wrappers) if (!wrapper.isAlias) this.loadMethods(bus, wrapper);
+    this.loadCqrsHandlers(bus, cqrs, wrappers);
+    await bus.activate();
   }
 
-  private loadMethods(wrapper: InstanceWrapper): void {
+  private loadMethods(bus: DomainEventBus, wrapper: InstanceWrapper): void {
     const { instance, metatype } = wrapper;
     const prototype = instance && typeof instance === 'object' ? Object.getPrototypeOf(instance) : metatype?.prototype;
     if (!prototype || typeof prototype !== 'object') return;
@@ -38,17 +43,15 @@ export class DomainEventHandlerLoader implements OnApplicationBootstrap {
       const metadata: OnDomainEventMetadata[] | undefined = Reflect.getMetadata(ON_DOMAIN_EVENT_METADATA, prototype[name]);
       if (!metadata) continue;
       const description = `${prototype.constructor.name}.${name}`;
-      if (!wrapper.isDependencyTreeStatic() || !instance) {
-        throw new Error(`${description}: @OnDomainEvent needs a singleton provider; a request- or transient-scoped one has no instance to call`);
+      if (wrapper.isTransient || !instance) {
+        throw new Error(`${description}: @OnDomainEvent needs a singleton or request-scoped provider; a transient one has no instance of its own to call`);
       }
-      const method = instance[name];
-      for (const { pattern, options } of metadata) {
-        this.bus.addListener(pattern, { handler: method.bind(instance), description }, options);
-      }
+      const handler = this.contexts.create(wrapper, name);
+      for (const { pattern, options } of metadata) bus.addListener(pattern, { handler, description }, options);
     }
   }
 
-  private loadCqrsHandlers(wrappers: InstanceWrapper[]): void {
+  private loadCqrsHandlers(bus: DomainEventBus, cqrs: CqrsBridge, wrappers: InstanceWrapper[]): void {
     const types = new Set<Type>();
     let sagas = false;
     for (const { metatype } of wrappers) {
@@ -57,13 +60,13 @@ export class DomainEventHandlerLoader implements OnApplicationBootstrap {
       handled?.forEach((type) => types.add(type));
       if (Reflect.getMetadata(CQRS_SAGA_METADATA, metatype)) sagas = true;
     }
-    const listener = { handler: this.cqrs.inject, description: 'CQRS EventBus', remoteOnly: true };
+    const listener = { handler: cqrs.inject, description: 'CQRS EventBus', remoteOnly: true };
     if (sagas) {
-      this.bus.addListener('>', listener, {});
+      bus.addListener('>', listener, {});
       return;
     }
     for (const type of types) {
-      if (eventRegistry.eventByType(type)) this.bus.addListener(type, listener, {});
+      if (eventRegistry.eventByType(type)) bus.addListener(type, listener, {});
     }
   }
 }

@@ -27,13 +27,24 @@ export interface EventBusModuleOptions {
   jetstream?: JetStreamOptions;
   /** Retries of failing handlers on durable transports. */
   retry?: RetryOptions;
+  /** How long shutdown waits for running handlers and unacknowledged publishes before closing. */
+  shutdownTimeoutMs?: number;
+}
+
+/** How the module is registered: given to forRoot() or forRootAsync() itself, never by an options factory. */
+export interface EventBusModuleRegistration {
+  /**
+   * Global (the default): DomainEventBus and DeadLetters can be injected anywhere. With false, only
+   * in modules that import EventBusModule (or a module that re-exports it).
+   */
+  global?: boolean;
 }
 
 export interface EventBusOptionsFactory {
   createEventBusOptions(): EventBusModuleOptions | Promise<EventBusModuleOptions>;
 }
 
-export interface EventBusModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+export interface EventBusModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'>, EventBusModuleRegistration {
   useFactory?: (...args: any[]) => EventBusModuleOptions | Promise<EventBusModuleOptions>;
   inject?: FactoryProvider['inject'];
   useClass?: Type<EventBusOptionsFactory>;

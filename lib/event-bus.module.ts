@@ -4,13 +4,14 @@ import { EVENT_BUS_MODULE_OPTIONS, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS }
 import { CqrsBridge } from './cqrs-bridge.js';
 import { DeadLetters } from './dead-letters.js';
 import { DomainEventBus } from './domain-event-bus.js';
+import { DomainEventContextCreator } from './domain-event-context-creator.js';
 import { DomainEventHandlerLoader } from './domain-event-handler-loader.js';
-import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptionsFactory } from './event-bus-options.js';
+import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusModuleRegistration, EventBusOptionsFactory } from './event-bus-options.js';
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 import { createTransport } from './create-transport.js';
 
-/** Holds the loader apart from the global module: its bootstrap hook must run after CqrsModule's. */
-@Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader] })
+/** Holds the loader apart from EventBusModule (global by default): its bootstrap hook must run after CqrsModule's. */
+@Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader, DomainEventContextCreator] })
 class DomainEventHandlerLoaderModule {}
 
 const coreProviders: Provider[] = [
@@ -26,23 +27,24 @@ const coreProviders: Provider[] = [
 ];
 
 /**
- * Distributes domain events across the instances of an application. Global: import it once,
- * in the root module; `DomainEventBus` and the CQRS `EventBus` can then be injected anywhere.
+ * Distributes domain events across the instances of an application. Import it once, in the root
+ * module; global by default, so that `DomainEventBus` and the CQRS `EventBus` can be injected
+ * anywhere (`global: false` limits it to the modules that import it).
  */
 @Module({})
 export class EventBusModule {
-  static forRoot(options: EventBusModuleOptions = {}): DynamicModule {
-    return EventBusModule.create([{ provide: EVENT_BUS_MODULE_OPTIONS, useValue: options }]);
+  static forRoot({ global, ...options }: EventBusModuleOptions & EventBusModuleRegistration = {}): DynamicModule {
+    return EventBusModule.create({ global }, [{ provide: EVENT_BUS_MODULE_OPTIONS, useValue: options }]);
   }
 
   static forRootAsync(options: EventBusModuleAsyncOptions): DynamicModule {
-    return EventBusModule.create(EventBusModule.asyncOptionsProviders(options), options.imports);
+    return EventBusModule.create(options, EventBusModule.asyncOptionsProviders(options), options.imports);
   }
 
-  private static create(optionsProviders: Provider[], imports: DynamicModule['imports'] = []): DynamicModule {
+  private static create({ global = true }: EventBusModuleRegistration, optionsProviders: Provider[], imports: DynamicModule['imports'] = []): DynamicModule {
     return {
       module: EventBusModule,
-      global: true,
+      global,
       imports: [...imports, DomainEventHandlerLoaderModule],
       providers: [...optionsProviders, ...coreProviders],
       exports: [DomainEventBus, DeadLetters, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],

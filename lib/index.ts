@@ -1,6 +1,6 @@
 export { EventBusModule } from './event-bus.module.js';
 export { DeadLetters } from './dead-letters.js';
-export type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptionsFactory, TransportName } from './event-bus-options.js';
+export type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusModuleRegistration, EventBusOptionsFactory, TransportName } from './event-bus-options.js';
 export {
   DomainEventBus,
   UnregisteredEventError,
@@ -13,6 +13,7 @@ export { EventContext } from './event-context.js';
 export { DomainEvent } from './registry/domain-event.decorator.js';
 export { ValueObject } from './registry/value-object.decorator.js';
 export { OnDomainEvent } from './on-domain-event.decorator.js';
+export { DOMAIN_EVENT_CONTEXT, type DomainEventContextType, type DomainEventRequest } from './domain-event-context-creator.js';
 export type { EventPattern } from './event-route.js';
 export { EventRegistrationError, eventRegistry, type DomainEventOptions } from './registry/event-registry.js';
 export { DecodeError, EncodeError, EventCodec } from './codec/event-codec.js';

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { asString, oneOf, pick, type Env } from './config/settings.js';
+import { asString, integerSetting, oneOf, pick, type Env } from './config/settings.js';
 import { resolveRetryOptions, type ResolvedRetryOptions } from './delivery/retry-policy.js';
 import type { EventBusModuleOptions } from './event-bus-options.js';
 import { subjectProblem } from './routing/subject-pattern.js';
 import { tokenProblem } from './routing/subject-token.js';
 import type { EventTransport } from './transport/event-transport.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './transport/in-flight-work.js';
 import type { TransportFactory } from './transport/transport-context.js';
 import { transportNames } from './transport/transport-registry.js';
 
@@ -15,6 +16,8 @@ export interface ResolvedEventBusOptions {
   instanceId: string;
   source: string;
   retry: ResolvedRetryOptions;
+  /** How long a stop waits for running handlers and unacknowledged publishes. */
+  shutdownTimeoutMs: number;
 }
 
 /**
@@ -48,5 +51,6 @@ export function resolveEventBusOptions(options: EventBusModuleOptions = {}, env:
     instanceId,
     source: source.value ?? '/nestjs-domain-events',
     retry: resolveRetryOptions(options.retry, env),
+    shutdownTimeoutMs: integerSetting(env, options.shutdownTimeoutMs, 'shutdownTimeoutMs', 'EVENT_BUS_SHUTDOWN_TIMEOUT_MS', 0, DEFAULT_SHUTDOWN_TIMEOUT_MS),
   };
 }

@@ -56,7 +56,16 @@ export interface EventTransport {
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription;
   /** Resolves once the broker has processed every subscription and publish made so far. */
   flush(): Promise<void>;
-  /** Delivers what is in flight, then closes. */
+  /**
+   * Stops taking messages, when the application starts shutting down: from now on the other
+   * members of a queue group get them, and a durable consumer keeps its position for the next
+   * start. What was received already is still handled, and publishing goes on until close().
+   */
+  stopReceiving(): Promise<void>;
+  /**
+   * Stops receiving, waits for the handlers still running (up to the shutdown timeout; a durable
+   * transport acknowledges what they finished), delivers what was published, then closes.
+   */
   close(): Promise<void>;
   status(): TransportStatus;
 }

@@ -7,6 +7,8 @@ export interface TransportContext {
   readonly subjectPrefix: string;
   readonly instanceId: string;
   readonly retry: RetryPolicy;
+  /** How long close() waits for running handlers and unacknowledged publishes. */
+  readonly shutdownTimeoutMs: number;
   /** The environment, for a transport's settings that code leaves out. */
   readonly env: Env;
   /** A section of the module options as given in code (`forRoot({ nats: { … } })`): each transport reads its own. */

@@ -145,6 +145,32 @@ export function describeTransportConformance(name: string, target: () => Conform
       expect(gone.received).toEqual([1]);
     });
 
+    it('stops receiving at shutdown: the group gets the rest, a running handler finishes before close, publishing goes on', async () => {
+      const [a, b] = transports;
+      const events: string[] = [];
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const slow = (_subject: string, payload: TransportPayload) => {
+        if (payload) events.push('a:started');
+        return released.then(() => void events.push('a:finished'));
+      };
+      a.subscribe(subject('job'), 'workers', slow, DELIVERY);
+      await flushAll();
+      await publishAll(b, subject('job'), [0]);
+      await eventually(() => expect(events).toEqual(['a:started']));
+      const others = new Inbox();
+      b.subscribe(subject('job'), 'workers', others.handler, DELIVERY);
+      await flushAll();
+      await a.stopReceiving();
+      await publishAll(a, subject('job'), range(1, 20)); // a still publishes
+      await eventually(() => expect(others.received).toEqual(range(1, 20)));
+      const closed = a.close().then(() => void events.push('a:closed'));
+      await new Promise((r) => setTimeout(r, 50));
+      release();
+      await closed;
+      expect(events).toEqual(['a:started', 'a:finished', 'a:closed']);
+    });
+
     it('refuses to publish once closed', async () => {
       const [a] = transports;
       await a.close();

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Injectable, Module, Scope, type INestApplicationContext } from '@nestjs/common';
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { ModulesContainer, NestFactory } from '@nestjs/core';
 import { CqrsModule, EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import {
@@ -16,6 +16,7 @@ import {
   type EventContext,
   type ResolvedEventBusOptions,
 } from '../../lib/index.js';
+import { eventually } from '../support/instances.js';
 
 @DomainEvent('ModuleSpecEvent')
 class ModuleSpecEvent {
@@ -123,6 +124,20 @@ describe('EventBusModule', () => {
     await expect(bus.publish(new ModuleSpecEvent(5))).rejects.toThrow('the event bus is shut down');
   });
 
+  it('fails a remote event for CQRS handlers once CQRS has shut them down, rather than drop it', async () => {
+    const broker = new MemoryBroker();
+    const receiver = await boot([CqrsModule.forRoot(), EventBusModule.forRoot({ memory: { broker, codec: true } })]);
+    const sender = await boot([CqrsModule.forRoot(), EventBusModule.forRoot({ memory: { broker, codec: true } })]);
+    try {
+      receiver.get(EventBus).onModuleDestroy(); // what CQRS does first when its module is destroyed
+      await sender.get(DomainEventBus).publish(new ModuleSpecEvent(7));
+      const stats = () => receiver.get(DomainEventBus).status().stats;
+      await eventually(() => expect(stats()).toMatchObject({ received: 1, handlerErrors: 1 }));
+    } finally {
+      await Promise.all([receiver.close(), sender.close()]);
+    }
+  });
+
   it('fails at startup for a handler of an unregistered name', async () => {
     @Injectable()
     class Misnamed {
@@ -188,17 +203,47 @@ describe('EventBusModule with a transport of the application', () => {
   });
 });
 
-describe('EventBusModule handler discovery', () => {
-  it('fails at startup for @OnDomainEvent on a request-scoped provider', async () => {
-    @Injectable({ scope: Scope.REQUEST })
-    class PerRequest {
-      @OnDomainEvent(ModuleSpecEvent)
-      on() {}
-    }
-    @Module({ imports: [EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })], providers: [PerRequest] })
-    class ScopedModule {}
-    await expect(NestFactory.createApplicationContext(ScopedModule, { logger: false, abortOnError: false })).rejects.toThrow(
-      'PerRequest.on: @OnDomainEvent needs a singleton provider',
-    );
+describe('EventBusModule global option', () => {
+  @Injectable()
+  class Publisher {
+    constructor(readonly bus: DomainEventBus) {}
+  }
+  @Injectable()
+  class OtherPublisher {
+    constructor(readonly bus: DomainEventBus) {}
+  }
+  let app: INestApplicationContext | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  const start = (module: NonNullable<Parameters<typeof Module>[0]['imports']>[number], feature: NonNullable<Parameters<typeof Module>[0]['imports']>) => {
+    @Module({ imports: [module, ...feature] })
+    class AppModule {}
+    return NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
+  };
+
+  it.each([
+    ['forRoot', () => EventBusModule.forRoot({ global: false, memory: { broker: new MemoryBroker() } })],
+    ['forRootAsync', () => EventBusModule.forRootAsync({ global: false, useFactory: () => ({ memory: { broker: new MemoryBroker() } }) })],
+  ])('with global: false (%s), makes the bus injectable only in modules that import it', async (_how, eventBusModule) => {
+    const bus = eventBusModule();
+    @Module({ imports: [bus], providers: [Publisher] })
+    class Importing {}
+    @Module({ providers: [OtherPublisher] })
+    class NotImporting {}
+    app = await start(bus, [Importing]);
+    expect(app.get(Publisher).bus).toBe(app.get(DomainEventBus, { strict: false }));
+    await app.close();
+    app = undefined;
+    await expect(start(bus, [Importing, NotImporting])).rejects.toThrow(/OtherPublisher.*DomainEventBus/s);
+  });
+
+  it('is global by default', async () => {
+    @Module({ providers: [OtherPublisher] })
+    class NotImporting {}
+    app = await start(EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } }), [NotImporting]);
+    expect(app.get(OtherPublisher).bus).toBeInstanceOf(DomainEventBus);
   });
 });

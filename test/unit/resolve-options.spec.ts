@@ -34,6 +34,7 @@ describe('resolveEventBusOptions', () => {
       nats: { servers: ['nats://127.0.0.1:4222'], connectTimeoutMs: 5000, reconnectTimeWaitMs: 1000, maxReconnectAttempts: -1 },
       jetstream: { stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory' },
       retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
+      shutdownTimeoutMs: 10_000,
     });
     expect(options.instanceId).toMatch(/^i[A-Za-z0-9_-]{12}$/);
     expect(resolveAll({}, {}).instanceId).not.toBe(options.instanceId);
@@ -43,11 +44,12 @@ describe('resolveEventBusOptions', () => {
     const env = {
       EVENT_BUS_TRANSPORT: 'jetstream', NATS_URL: ' nats://a:4222 , b:4223 ', EVENT_BUS_SUBJECT_PREFIX: 'game.events',
       EVENT_BUS_INSTANCE_ID: 'pod-1', EVENT_BUS_MEMORY_CODEC: 'yes', EVENT_BUS_RETRY_ATTEMPTS: '3', EVENT_BUS_STREAM: 'GAME',
-      NATS_USER: 'u', NATS_PASSWORD: 'p',
+      NATS_USER: 'u', NATS_PASSWORD: 'p', EVENT_BUS_SHUTDOWN_TIMEOUT_MS: '2500',
     };
     expect(resolveAll({}, env)).toMatchObject({
       transport: 'jetstream', subjectPrefix: 'game.events', instanceId: 'pod-1', memory: { codec: true },
       nats: { servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1' }, retry: { attempts: 3 }, jetstream: { stream: 'GAME' },
+      shutdownTimeoutMs: 2500,
     });
     expect(resolveAll({ transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] } }, env)).toMatchObject({
       transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] },
@@ -74,6 +76,7 @@ describe('resolveEventBusOptions', () => {
     [{ EVENT_BUS_STREAM: 'my.stream' }, 'environment variable EVENT_BUS_STREAM: a stream name may hold letters, digits'],
     [{ EVENT_BUS_STREAM_STORAGE: 'disk' }, 'environment variable EVENT_BUS_STREAM_STORAGE: expected "file", "memory", got "disk"'],
     [{ EVENT_BUS_IDEMPOTENCY: 'redis' }, 'environment variable EVENT_BUS_IDEMPOTENCY: expected "memory", "kv", "off", got "redis"'],
+    [{ EVENT_BUS_SHUTDOWN_TIMEOUT_MS: 'soon' }, 'environment variable EVENT_BUS_SHUTDOWN_TIMEOUT_MS: expected an integer, got "soon"'],
     [{ EVENT_BUS_RETRY_ATTEMPTS: '0' }, 'environment variable EVENT_BUS_RETRY_ATTEMPTS: expected an integer >= 1, got 0'],
     [{ EVENT_BUS_RETRY_INITIAL_DELAY_MS: '500', EVENT_BUS_RETRY_MAX_DELAY_MS: '100' }, 'environment variable EVENT_BUS_RETRY_MAX_DELAY_MS: must not be below the initial delay (500 ms)'],
   ])('fails on %j, naming the variable', (env, message) => {

@@ -22,8 +22,6 @@ export interface JetStreamOptions {
   idempotencyStore?: IdempotencyStore;
   /** How long handled event ids are remembered. */
   idempotencyWindowMs?: number;
-  /** How long shutdown waits for running handlers before closing. */
-  shutdownTimeoutMs?: number;
   /** How long the consumer of a group-less subscription survives its instance being gone. */
   broadcastInactiveMs?: number;
 }
@@ -41,7 +39,6 @@ export interface ResolvedJetStreamOptions {
   idempotency: 'memory' | 'kv' | 'off';
   idempotencyStore?: IdempotencyStore;
   idempotencyWindowMs: number;
-  shutdownTimeoutMs: number;
   broadcastInactiveMs: number;
 }
 
@@ -68,7 +65,6 @@ export function resolveJetStreamOptions(js: JetStreamOptions = {}, env: Env = pr
     ),
     idempotencyStore: js.idempotencyStore,
     idempotencyWindowMs: int(js.idempotencyWindowMs, 'idempotencyWindowMs', 'EVENT_BUS_IDEMPOTENCY_WINDOW_MS', 1_000, 15 * 60_000),
-    shutdownTimeoutMs: int(js.shutdownTimeoutMs, 'shutdownTimeoutMs', 'EVENT_BUS_SHUTDOWN_TIMEOUT_MS', 0, 10_000),
     broadcastInactiveMs: int(js.broadcastInactiveMs, 'broadcastInactiveMs', 'EVENT_BUS_BROADCAST_INACTIVE_MS', 1_000, 60 * 60_000),
   };
 }

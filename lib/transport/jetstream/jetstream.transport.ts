@@ -18,9 +18,10 @@ import { DurableDelivery, type DurableMessage } from '../../delivery/durable-del
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
-import { TransportClosedError, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
+import type { TransportMessageHandler, TransportSubscription } from '../event-transport.js';
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
 import { NatsTransport } from '../nats/nats.transport.js';
+import { InFlightWork } from '../in-flight-work.js';
 import type { TransportFactory } from '../transport-context.js';
 import { Header, JetStreamDeadLetters, oneLine } from './jetstream-dead-letters.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
@@ -34,6 +35,7 @@ export interface JetStreamSettings {
   readonly nats: ResolvedNatsOptions;
   readonly jetstream: ResolvedJetStreamOptions;
   readonly retry: RetryPolicy;
+  readonly shutdownTimeoutMs: number;
 }
 
 /** A subscription's handler, kept per scope so that replays of dead letters reach it. */
@@ -43,17 +45,6 @@ interface ScopedHandler {
   readonly pattern: readonly string[];
   readonly handler: TransportMessageHandler;
   readonly delivery: DeliveryOptions;
-}
-
-/** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
@@ -84,15 +75,15 @@ export class JetStreamTransport extends NatsTransport {
   private delivery!: DurableDelivery;
   private readonly setups = new Set<Promise<unknown>>();
   private readonly consumers = new Set<ConsumerMessages>();
-  private readonly inFlight = new Set<Promise<void>>();
   /** Publishes awaiting their ack: a clean stop waits for them, so that none is reported lost. */
-  private readonly unacked = new Set<Promise<unknown>>();
-  private closing = false;
+  private readonly unacked = new InFlightWork();
+  /** Consumers are created asynchronously: one that comes up after stopReceiving() stops at once. */
+  private receiving = true;
   private readonly scopes = new Map<string, ScopedHandler[]>();
   private readonly instanceScope: string;
 
   constructor(private readonly config: JetStreamSettings) {
-    super(config.nats, { noAsyncTraces: true });
+    super(config.nats, config.shutdownTimeoutMs, { noAsyncTraces: true });
     this.instanceScope = `instance-${config.instanceId}`;
     this.deadLetters = new JetStreamDeadLetters(config.subjectPrefix, config.jetstream);
   }
@@ -121,12 +112,9 @@ export class JetStreamTransport extends NatsTransport {
 
   /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
   override publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
-    if (this.closing) throw new TransportClosedError(`cannot publish to ${subject}: the JetStream transport is closing`);
     this.openConnection(`publish to ${subject}`);
     const ack = this.js.publish(subject, payload, { msgID: id });
-    this.unacked.add(ack);
-    const forget = () => this.unacked.delete(ack);
-    ack.then(forget, forget);
+    this.unacked.track(ack);
     return ack;
   }
 
@@ -185,20 +173,25 @@ export class JetStreamTransport extends NatsTransport {
     );
   }
 
-  /** Stops pulling, lets running handlers finish (up to the shutdown timeout) and ack, then drains. */
-  override async close(): Promise<void> {
-    this.closing = true;
+  /** Stops pulling; the durable consumers stay, so that a group's other members, or this instance's next start, go on. */
+  override async stopReceiving(): Promise<void> {
+    this.receiving = false;
     for (const messages of this.consumers) messages.stop();
     this.consumers.clear();
-    const { shutdownTimeoutMs } = this.config.jetstream;
-    const settled = Promise.all([...this.inFlight, ...[...this.unacked].map((ack) => ack.catch(() => undefined))]);
-    if (!(await settlesWithin(settled, shutdownTimeoutMs))) {
+    await super.stopReceiving();
+  }
+
+  /** Handlers finish and ack first (what they publish is then in flight too), then the publishes get their acks. */
+  protected override async finishWork(): Promise<void> {
+    const { shutdownTimeoutMs } = this;
+    const deadline = Date.now() + shutdownTimeoutMs;
+    const finished = (await this.handling.settled(shutdownTimeoutMs)) && (await this.unacked.settled(Math.max(0, deadline - Date.now())));
+    if (!finished) {
       this.logger.warn(
-        `after ${shutdownTimeoutMs} ms, ${this.inFlight.size} handlers still run (their events will be redelivered) ` +
+        `after ${shutdownTimeoutMs} ms, ${this.handling.size} handlers still run (their events will be redelivered) ` +
           `and ${this.unacked.size} publishes await their ack`,
       );
     }
-    await super.close();
   }
 
   private async consume(stream: string, config: Partial<ConsumerConfig>, onMessage: (m: JsMsg) => void): Promise<ConsumerMessages> {
@@ -216,17 +209,12 @@ export class JetStreamTransport extends NatsTransport {
       max_messages: Math.min(this.config.jetstream.maxInFlight, config.max_ack_pending ?? 1),
       callback: (m) => {
         const work = Promise.resolve(onMessage(m));
-        this.track(work);
+        this.handling.track(work.catch((error: Error) => this.logger.error(`message handling failed: ${error.message}`, error.stack)));
       },
     });
-    this.consumers.add(messages);
+    if (this.receiving) this.consumers.add(messages);
+    else messages.stop();
     return messages;
-  }
-
-  private track(work: Promise<unknown>): void {
-    const tracked = work.then(() => undefined, (error) => this.logger.error(`message handling failed: ${(error as Error).message}`, (error as Error).stack));
-    this.inFlight.add(tracked);
-    void tracked.finally(() => this.inFlight.delete(tracked));
   }
 
   /** A group's (or this instance's) dead letters come back through its replay consumer. */
@@ -290,4 +278,5 @@ export const jetStreamTransport: TransportFactory = (context) =>
     nats: resolveNatsOptions(context.section<NatsOptions>('nats'), context.env, context.instanceId),
     jetstream: resolveJetStreamOptions(context.section<JetStreamOptions>('jetstream'), context.env),
     retry: context.retry,
+    shutdownTimeoutMs: context.shutdownTimeoutMs,
   });

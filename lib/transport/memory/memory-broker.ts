@@ -56,27 +56,37 @@ export class MemoryBroker {
     }
   }
 
-  /** Resolves once every message published so far has been delivered. */
+  /**
+   * Takes an owner's subscriptions out of routing at once; what was routed to them already is still
+   * delivered (a queue group's message is never dropped). Resolves once it has been.
+   */
+  async detach(owner: object): Promise<void> {
+    const detached = this.subscriptions.filter((s) => s.owner === owner);
+    this.subscriptions = this.subscriptions.filter((s) => s.owner !== owner);
+    this.routes.clear();
+    await this.idle();
+    for (const subscription of detached) subscription.active = false;
+  }
+
+  /** Resolves once every message published so far has been delivered (later ones may still be pending). */
   idle(): Promise<void> {
     if (this.pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private readonly deliver = (): void => {
+    // Everything pending now is in this batch: its waiters are done when it is, whatever comes after.
     const batch = this.pending.splice(0, this.pending.length);
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
     for (let i = 0; i < batch.length; i += 3) {
       const subscription = batch[i] as MemorySubscription;
       if (!subscription.active) continue;
       // Handlers report their own failures; one must not stop delivery to the others.
       subscription.handler(batch[i + 1] as string, batch[i + 2] as TransportPayload, 1)?.catch(ignore);
     }
-    if (this.pending.length > 0) {
-      setImmediate(this.deliver);
-      return;
-    }
-    this.scheduled = false;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
+    if (this.pending.length > 0) setImmediate(this.deliver);
+    else this.scheduled = false;
     for (const resolve of waiters) resolve();
   };
 

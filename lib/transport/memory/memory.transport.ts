@@ -6,6 +6,7 @@ import {
   type TransportStatus,
   type TransportSubscription,
 } from '../event-transport.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, InFlightWork } from '../in-flight-work.js';
 import type { TransportFactory } from '../transport-context.js';
 import { defaultMemoryBroker, type MemoryBroker } from './memory-broker.js';
 import { resolveMemoryOptions, type MemoryOptions } from './memory-options.js';
@@ -14,12 +15,14 @@ import { resolveMemoryOptions, type MemoryOptions } from './memory-options.js';
 export class MemoryTransport implements EventTransport {
   readonly redelivers = false;
   private readonly unsubscribers = new Set<() => void>();
+  private readonly handling = new InFlightWork();
   private closed = false;
 
   constructor(
     private readonly broker: MemoryBroker,
     /** Whether events travel encoded, through the wire codec, as on a real broker. */
     readonly encodes: boolean,
+    private readonly shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
   ) {}
 
   async connect(): Promise<void> {}
@@ -31,7 +34,12 @@ export class MemoryTransport implements EventTransport {
 
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription {
     if (this.closed) throw new TransportClosedError('the memory transport is closed');
-    const unsubscribe = this.broker.subscribe(subject, queue, this, handler);
+    const tracked: TransportMessageHandler = (s, payload, attempt) => {
+      const work = handler(s, payload, attempt);
+      if (work) this.handling.track(work);
+      return work;
+    };
+    const unsubscribe = this.broker.subscribe(subject, queue, this, tracked);
     this.unsubscribers.add(unsubscribe);
     return {
       unsubscribe: () => {
@@ -42,12 +50,16 @@ export class MemoryTransport implements EventTransport {
 
   async flush(): Promise<void> {}
 
+  async stopReceiving(): Promise<void> {
+    this.unsubscribers.clear();
+    await this.broker.detach(this);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.stopReceiving();
+    await this.handling.settled(this.shutdownTimeoutMs);
     this.closed = true;
-    await this.broker.idle();
-    for (const unsubscribe of this.unsubscribers) unsubscribe();
-    this.unsubscribers.clear();
   }
 
   status(): TransportStatus {
@@ -57,5 +69,5 @@ export class MemoryTransport implements EventTransport {
 
 export const memoryTransport: TransportFactory = (context) => {
   const options = resolveMemoryOptions(context.section<MemoryOptions>('memory'), context.env);
-  return new MemoryTransport(options.broker ?? defaultMemoryBroker, options.codec);
+  return new MemoryTransport(options.broker ?? defaultMemoryBroker, options.codec, context.shutdownTimeoutMs);
 };

@@ -8,6 +8,7 @@ import {
   type TransportStatus,
   type TransportSubscription,
 } from '../event-transport.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, InFlightWork } from '../in-flight-work.js';
 import type { TransportFactory } from '../transport-context.js';
 import { natsConnectionOptions, resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from './nats-options.js';
 
@@ -29,16 +30,20 @@ export class NatsTransport implements EventTransport {
   protected readonly logger = new Logger('EventBus:NATS');
   /** @internal */
   protected connection?: NatsConnection;
+  /** Handlers of received messages still running: close() waits for them, so that what they publish goes out. */
+  protected readonly handling = new InFlightWork();
+  private readonly subscriptions = new Set<Subscription>();
   private connected = false;
   private disconnects = 0;
   private reconnects = 0;
   private lastError?: string;
 
-  constructor(options: ResolvedNatsOptions);
+  constructor(options: ResolvedNatsOptions, shutdownTimeoutMs?: number);
   /** @internal */
-  constructor(options: ResolvedNatsOptions, extraConnectionOptions: Partial<ConnectionOptions>);
+  constructor(options: ResolvedNatsOptions, shutdownTimeoutMs: number, extraConnectionOptions: Partial<ConnectionOptions>);
   constructor(
     private readonly options: ResolvedNatsOptions,
+    protected readonly shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
     private readonly extraConnectionOptions: Partial<ConnectionOptions> = {},
   ) {}
 
@@ -77,20 +82,36 @@ export class NatsTransport implements EventTransport {
           return;
         }
         // Handlers log and count their own failures; core NATS has no redelivery to ask for.
-        handler(message.subject, message.data, 1)?.catch(ignore);
+        const work = handler(message.subject, message.data, 1);
+        if (work) this.handling.track(work);
       },
     });
-    return { unsubscribe: () => subscription.unsubscribe() };
+    this.subscriptions.add(subscription);
+    return {
+      unsubscribe: () => {
+        this.subscriptions.delete(subscription);
+        subscription.unsubscribe();
+      },
+    };
   }
 
   async flush(): Promise<void> {
     await this.connection?.flush();
   }
 
-  /** Stops new deliveries, lets the ones received run, flushes what was published, and closes. */
+  /** Drains every subscription: the server stops sending, and what it sent before is still handled. */
+  async stopReceiving(): Promise<void> {
+    const subscriptions = [...this.subscriptions];
+    this.subscriptions.clear();
+    await Promise.all(subscriptions.map((subscription) => subscription.drain().catch(ignore)));
+  }
+
+  /** Stops receiving, lets running handlers finish (up to the shutdown timeout), flushes what was published, and closes. */
   async close(): Promise<void> {
     const connection = this.connection;
     if (!connection || connection.isClosed()) return;
+    await this.stopReceiving();
+    await this.finishWork();
     try {
       if (!connection.isDraining()) await connection.drain();
     } catch (error) {
@@ -98,6 +119,13 @@ export class NatsTransport implements EventTransport {
       await connection.close();
     }
     this.connected = false;
+  }
+
+  /** Waits, up to the shutdown timeout, for what must be done before the connection closes. */
+  protected async finishWork(): Promise<void> {
+    if (!(await this.handling.settled(this.shutdownTimeoutMs))) {
+      this.logger.warn(`after ${this.shutdownTimeoutMs} ms, ${this.handling.size} handlers still run; closing (what they publish from now on fails)`);
+    }
   }
 
   status(): TransportStatus {
@@ -147,4 +175,4 @@ export class NatsTransport implements EventTransport {
 }
 
 export const natsTransport: TransportFactory = (context) =>
-  new NatsTransport(resolveNatsOptions(context.section<NatsOptions>('nats'), context.env, context.instanceId));
+  new NatsTransport(resolveNatsOptions(context.section<NatsOptions>('nats'), context.env, context.instanceId), context.shutdownTimeoutMs);
