@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { nanos } from '@nats-io/transport-node';
 import {
   AckPolicy,
@@ -13,16 +12,19 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import { consumerName } from '../../delivery/consumer-name.js';
+import { oneLine } from '../../delivery/dead-letter-store.js';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
+import { settlesWithin } from '../../delivery/settles-within.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
 import { TransportClosedError, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
 import { NatsTransport } from '../nats/nats.transport.js';
 import type { TransportFactory } from '../transport-context.js';
-import { Header, JetStreamDeadLetters, oneLine } from './jetstream-dead-letters.js';
+import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
 import { ensureEventStreams } from './jetstream-streams.js';
 import { KvIdempotencyStore } from './kv-idempotency-store.js';
@@ -43,23 +45,6 @@ interface ScopedHandler {
   readonly pattern: readonly string[];
   readonly handler: TransportMessageHandler;
   readonly delivery: DeliveryOptions;
-}
-
-/** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
-function consumerName(scope: string, subject: string): string {
-  const readable = subject.replace(/\*/g, 'any').replace(/>/g, 'all').replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
-  return `${scope}__${readable}_${createHash('sha256').update(subject).digest('hex').slice(0, 8)}`;
 }
 
 function startPolicy(delivery: DeliveryOptions): Partial<ConsumerConfig> {
