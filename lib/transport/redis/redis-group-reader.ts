@@ -19,6 +19,7 @@ const ID = Buffer.from('id');
 const DATA = Buffer.from('data');
 const NO_DATA: Buffer = Buffer.alloc(0);
 
+const ignore = () => undefined;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What a group reader uses of its transport. */
@@ -166,7 +167,7 @@ export class GroupReader {
         await this.capacity();
         if (this.stopped) break;
         // Its id is asked for with each read (pipelined): after a reconnect it is another.
-        this.connectionId = connection.sendCommand(['CLIENT', 'ID']);
+        this.connectionId = connection.sendCommand(['CLIENT', 'ID']).catch(ignore);
         const count = String(this.window - this.busy);
         const reply = (await connection.sendCommand([
           'XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', BLOCK_MS, 'STREAMS', this.events.key, this.replays.key, '>', '>',
@@ -234,7 +235,8 @@ export class GroupReader {
       return this.track(source, entryId, this.deadLetter(entry, deliveries - 1, new Error(why)));
     }
     if (source === this.events && !this.matchesSubject(subject)) {
-      void this.ack(source, entryId);
+      // Not acked (a lost connection): pending here, claimed again after the reconnect.
+      this.ack(source, entryId).catch(ignore);
       return undefined;
     }
     const message: DurableMessage = {
