@@ -25,14 +25,14 @@ if ARGV[3] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
 return 1
 `);
 
-/** Moves letter ARGV[1] of KEYS[1] to the replay stream KEYS[2] (its subject, id and data), at once. */
+/** Moves letter ARGV[1] of KEYS[1] to the replay stream KEYS[2] (its subject, id, data and the subscriptions that gave up), at once. */
 const replayLetter = new RedisScript(`
 local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])[1]
 if not entry then return 0 end
 local fields, copy = entry[2], {}
 for i = 1, #fields, 2 do
   local name = fields[i]
-  if name == 'subject' or name == 'id' or name == 'data' then copy[#copy + 1] = name; copy[#copy + 1] = fields[i + 1] end
+  if name == 'subject' or name == 'id' or name == 'data' or (name == 'patterns' and fields[i + 1] ~= '') then copy[#copy + 1] = name; copy[#copy + 1] = fields[i + 1] end
 end
 redis.call('XADD', KEYS[2], '*', unpack(copy))
 redis.call('XDEL', KEYS[1], ARGV[1])
@@ -62,8 +62,11 @@ export class RedisDeadLetters implements DeadLetterStore {
     this.client = client;
   }
 
-  /** Stores an entry that failed for good, with why, and acknowledges it; rejects when it could not be stored (the entry stays pending). */
-  async store(entry: ReceivedEntry, scope: string, attempts: number, error: Error): Promise<void> {
+  /**
+   * Stores an entry that failed for good, with why and the subscriptions (subjects) that gave up on it,
+   * and acknowledges it; rejects when it could not be stored (the entry stays pending).
+   */
+  async store(entry: ReceivedEntry, scope: string, attempts: number, error: Error, patterns: readonly string[]): Promise<void> {
     const replayed = entry.source !== this.keys.stream;
     await storeLetter.run(this.connected(), [this.keys.deadLetters, entry.source], [
       entry.group, entry.entryId, replayed ? '1' : '0',
@@ -74,6 +77,7 @@ export class RedisDeadLetters implements DeadLetterStore {
       'consumer', entry.group,
       'attempts', String(attempts),
       'error', oneLine(`${error.name}: ${error.message}`),
+      'patterns', patterns.join('\n'),
       'data', entry.data,
     ]);
   }

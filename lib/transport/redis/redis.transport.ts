@@ -70,7 +70,9 @@ export class RedisTransport implements EventTransport {
   private commands?: RedisClient;
   private bufferMapping: Record<number, unknown> = {};
   private delivery!: DurableDelivery;
-  private readonly readers = new Set<GroupReader>();
+  /** By group name. */
+  private readonly readers = new Map<string, GroupReader>();
+  private readonly started = new WeakMap<GroupReader, Promise<void>>();
   private readonly connections = new Set<RedisClient>();
   private readonly setups = new Set<Promise<unknown>>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -136,23 +138,43 @@ export class RedisTransport implements EventTransport {
     return this.confirmed(appended, subject);
   }
 
+  /**
+   * A named group gets a consumer group per subject (as on JetStream). This instance's group-less
+   * subscriptions that start with new events share one group (per attempts), so that each event is
+   * read once per instance however many rooms it follows; others get one of their own.
+   */
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription {
     const client = this.open(`subscribe to ${subject}`);
     const scope = queue ?? this.instanceScope;
-    const group = consumerName(scope, subject);
-    const reader = new GroupReader(this.readerContext(), { group, scope, subject, handler, delivery });
-    this.readers.add(reader);
-    // A group-less subscription's group is this instance's: registered, so that it is removed once the instance is gone for good.
-    const registered = queue ? Promise.resolve() : client.sendCommand(['HSET', this.keys.broadcastGroups, group, this.settings.instanceId]);
-    const started = registered.then(() => reader.start());
-    this.setUp(started);
+    const shared = !queue && delivery.start === 'new' && !delivery.ordered;
+    const name = shared ? `${this.instanceScope}__shared_a${delivery.attempts}` : consumerName(scope, subject);
+    const member = { subject, handler };
+    let reader = this.readers.get(name);
+    if (reader) reader.add(member);
+    else {
+      reader = new GroupReader(this.readerContext(), { name, scope, delivery });
+      reader.add(member);
+      this.readers.set(name, reader);
+      // Started at once: the group is created before anything this instance publishes next, so that 'new' includes it.
+      const started = reader.start();
+      this.started.set(reader, started);
+      // A group-less subscription's group is this instance's: registered, so that it is removed once the instance is gone for good.
+      this.setUp(queue ? started : Promise.all([started, client.sendCommand(['HSET', this.keys.broadcastGroups, name, this.settings.instanceId])]));
+    }
+    const owner = reader;
+    let subscribed = true;
     return {
       unsubscribe: () => {
-        if (!this.readers.delete(reader)) return;
-        void started
-          .then(() => reader.stop())
-          .then(() => (queue ? undefined : this.removeGroup(group)))
-          .catch((error: Error) => this.logger.warn(`unsubscribing ${group}: ${error.message}`));
+        // The shared group stays (it may have members again at once); other groups go with their last member.
+        if (!subscribed) return;
+        subscribed = false;
+        if (!owner.remove(member) || shared) return;
+        this.readers.delete(name);
+        void this.started
+          .get(owner)!
+          .then(() => owner.stop())
+          .then(() => (queue ? undefined : this.removeGroup(name)))
+          .catch((error: Error) => this.logger.warn(`unsubscribing ${name}: ${error.message}`));
       },
     };
   }
@@ -170,7 +192,7 @@ export class RedisTransport implements EventTransport {
     for (const timer of this.timers) clearInterval(timer);
     const client = this.client;
     if (!client) return;
-    await Promise.all([...this.readers].map((reader) => reader.stop()));
+    await Promise.all([...this.readers.values()].map((reader) => reader.stop()));
     const { shutdownTimeoutMs } = this.options;
     const settled = Promise.all([...this.inFlight, ...[...this.publishes.values()].map((p) => p.catch(ignore))]);
     if (!(await settlesWithin(settled, shutdownTimeoutMs))) {
@@ -190,7 +212,7 @@ export class RedisTransport implements EventTransport {
   abort(): void {
     this.closing = true;
     for (const timer of this.timers) clearInterval(timer);
-    for (const reader of this.readers) void reader.stop();
+    for (const reader of this.readers.values()) void reader.stop();
     for (const connection of this.connections) connection.destroy();
     this.client?.destroy();
     this.connected = false;
@@ -319,7 +341,7 @@ export class RedisTransport implements EventTransport {
         this.reconnects++;
         this.logger.log(`reconnected to ${redactedUrl(this.options.url)}`);
         // Acks may have been lost with the connection: what is still pending here is claimed again.
-        for (const reader of this.readers) reader.reconnected();
+        for (const reader of this.readers.values()) reader.reconnected();
       }
       this.everConnected = true;
       this.connected = true;
