@@ -105,12 +105,16 @@ export class NatsServer {
     rmSync(this.storeDir, { recursive: true, force: true });
   }
 
-  private async signal(signal: NodeJS.Signals): Promise<void> {
-    const child = this.process;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
-    await waitFor(`port ${this.port} to close`, async () => !(await portOpen(this.port)));
+  private signal(signal: NodeJS.Signals): Promise<void> {
+    return stopServer(this.process, signal, this.port);
   }
+}
+
+/** Signals a server process and resolves once it exited and its port is closed. */
+export async function stopServer(child: ChildProcess | undefined, signal: NodeJS.Signals, port: number): Promise<void> {
+  if (!child) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  await exited;
+  await waitFor(`port ${port} to close`, async () => !(await portOpen(port)));
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, portOpen, waitFor } from './nats-server.js';
+import { freePort, portOpen, stopServer, waitFor } from './nats-server.js';
 import type { TlsFiles } from './tls-certificates.js';
 
 /** The redis-server binary: $REDIS_SERVER_BIN, else PATH, else Debian's location. */
@@ -19,6 +19,8 @@ export interface RedisServerOptions {
   password?: string;
   /** Serve TLS only, with these files (clients are not asked for certificates). */
   tls?: TlsFiles;
+  /** When the append-only file is fsynced: on every write (the default here, so that kill -9 loses nothing acknowledged), or every second. */
+  appendfsync?: 'always' | 'everysec';
 }
 
 /**
@@ -48,8 +50,8 @@ export class RedisServer {
   /** Starts the server (again) on the same port and data. */
   async restart(): Promise<void> {
     if (this.process) throw new Error('redis-server is already running');
-    const { password, tls } = this.options;
-    const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir];
+    const { password, tls, appendfsync = 'always' } = this.options;
+    const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', appendfsync, '--dir', this.dir];
     if (tls) {
       args.push('--port', '0', '--tls-port', String(this.port), '--tls-cert-file', tls.serverCert, '--tls-key-file', tls.serverKey);
       args.push('--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no');
@@ -85,12 +87,7 @@ export class RedisServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async signal(signal: NodeJS.Signals): Promise<void> {
-    const child = this.process;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
-    await waitFor(`port ${this.port} to close`, async () => !(await portOpen(this.port)));
+  private signal(signal: NodeJS.Signals): Promise<void> {
+    return stopServer(this.process, signal, this.port);
   }
 }
