@@ -70,8 +70,8 @@ describe('Redis Streams: durable at-least-once delivery (instances as separate p
       await new Promise((r) => setTimeout(r, 2_500)); // past the publish timeout: a's waiting publish is rejected
       await server.restart();
       await publishing;
-      expect(rejected.length).toBeGreaterThan(0);
-      expect(rejected[0]).toContain('Redis did not confirm the publish to events.domain.OrderPlaced within 2000 ms (disconnected');
+      // In flight at the kill: rejected at once; sent while Redis was down: rejected at the publish timeout.
+      expect(rejected.some((m) => m.includes('Redis did not confirm the publish to events.domain.OrderPlaced within 2000 ms (disconnected'))).toBe(true);
       await eventually(async () => {
         for (const instance of [a, b]) {
           expect((await instance.status()).transport).toMatchObject({ transport: 'redis', connected: true, reconnects: 1 });
@@ -133,19 +133,22 @@ describe('Redis Streams: durable at-least-once delivery (instances as separate p
         raw.destroy();
       }
       await eventually(async () => expect(seenIds(await a.records(), 'cqrs', 'foreign')).toEqual(['foreign-0']));
+      // One letter per consumer group that got it (the named groups, and this instance's shared one).
       const letters = await eventually(async () => {
         const list = (await a.send({ cmd: 'deadLetters' })) as DeadLetter[];
-        expect(list.filter((l) => l.id === 'junk-1').map((l) => l.group)).toEqual(expect.arrayContaining(['billing', 'audit']));
+        expect(list.filter((l) => l.id === 'junk-1').map((l) => l.group).sort()).toEqual(['audit', 'billing', 'flaky', `instance-${(await a.status()).instanceId}`, 'slow']);
         return list;
       });
       const junk = letters.filter((l) => l.id === 'junk-1');
       expect(junk.every((l) => l.attempts === 1 && l.error.startsWith('DecodeError: malformed JSON'))).toBe(true);
-      expect((await a.status()).stats.decodeErrors).toBe(junk.length);
+      // Counted once per subscription that decoded it: several share the instance's group.
+      const decodeErrors = (await a.status()).stats.decodeErrors;
+      expect(decodeErrors).toBeGreaterThan(junk.length);
       const unroutable = letters.filter((l) => l.subject === '');
       expect(unroutable.length).toBeGreaterThan(0);
       expect(unroutable.every((l) => l.error === 'Error: the entry has no "subject" field')).toBe(true);
       await new Promise((r) => setTimeout(r, 500)); // a retry would arrive now
-      expect((await a.status()).stats.decodeErrors).toBe(junk.length);
+      expect((await a.status()).stats.decodeErrors).toBe(decodeErrors);
     });
 
     it('handles an ordered group one event at a time in stream order, retries included', async () => {
