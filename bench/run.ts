@@ -3,7 +3,8 @@ import { cpus, totalmem } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NatsServer } from '../test/support/nats-server.js';
-import { CrossProcessRig, type Delivery } from './cross-process.js';
+import { RedisServer } from '../test/support/redis-server.js';
+import { CrossProcessRig, type BrokerUrls, type Delivery } from './cross-process.js';
 import { InProcessTarget, memoryAfter, type InProcessBus } from './in-process.js';
 import { median, medianOf } from './stats.js';
 import { JETSTREAM_WINDOW } from './bench-event.js';
@@ -12,11 +13,13 @@ import type { Kind } from './worker.js';
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
  * its references measured in the same run, each figure the median of several runs. Prints one table
- * and writes it as JSON to bench/results/latest.json.
+ * and writes it as JSON to bench/results/latest.json. `-- --only=redis` (or `jetstream`) runs only that
+ * transport's durable scenario.
  */
 const long = process.argv.includes('--long');
-/** `--in-process`: scenarios 1 and 2 only (no nats-server, nothing written to bench/results). */
+/** `--in-process`: scenarios 1 and 2 only (no servers, nothing written to bench/results). */
 const inProcessOnly = process.argv.includes('--in-process');
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
 const RUNS = long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
@@ -24,6 +27,7 @@ const CROSS_PROCESS_EVENTS = long ? 500_000 : 100_000;
 const FAN_OUT_EVENTS = long ? 200_000 : 50_000;
 const RATE_SECONDS = long ? 10 : 2;
 const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
+const REDIS_EVENTS = long ? 200_000 : 30_000;
 
 interface Row {
   scenario: string;
@@ -65,43 +69,47 @@ async function inProcess(): Promise<void> {
   }
 }
 
-async function acrossProcesses(natsUrl: string): Promise<void> {
-  const deliveries = async (kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> => {
-    const rig = await CrossProcessRig.start(kind, natsUrl, subscribers);
-    try {
-      await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
-      const runs: Delivery[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
-      return runs;
-    } finally {
-      await rig.stop();
-    }
-  };
-  const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+/** A rig's runs of one command (after a warm-up), each a Delivery. */
+async function deliveries(urls: BrokerUrls, kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> {
+  const rig = await CrossProcessRig.start(kind, urls, subscribers);
+  try {
+    await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
+    const runs: Delivery[] = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
+    return runs;
+  } finally {
+    await rig.stop();
+  }
+}
 
+const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+
+async function acrossProcesses(urls: BrokerUrls): Promise<void> {
   const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
-  const ours = await deliveries('ours', 1, burst);
+  const ours = await deliveries(urls, 'ours', 1, burst);
   if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
   const oursRate = med(ours, 'eventsPerSecond');
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries('raw', 1, burst), 'eventsPerSecond'));
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries('microservices', 1, burst), 'eventsPerSecond'));
+  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 1, burst), 'eventsPerSecond'));
+  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries(urls, 'microservices', 1, burst), 'eventsPerSecond'));
 
   for (const perSecond of [1_000, 10_000]) {
     const rate = { cmd: 'rate', perSecond, seconds: RATE_SECONDS } as const;
-    const [o, r] = [await deliveries('ours', 1, rate), await deliveries('raw', 1, rate)];
+    const [o, r] = [await deliveries(urls, 'ours', 1, rate), await deliveries(urls, 'raw', 1, rate)];
     for (const key of ['p50Ms', 'p99Ms', 'maxMs'] as const) {
       add(`4. latency at ${perSecond.toLocaleString('en')}/s (lower is better)`, `${key.replace('Ms', '')} ms`, med(o, key), 'raw nats.js + JSON', med(r, key));
     }
   }
 
   const fanOut = { cmd: 'burst', count: FAN_OUT_EVENTS } as const;
-  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries('ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries('raw', 4, fanOut), 'eventsPerSecond'));
+  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries(urls, 'ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 4, fanOut), 'eventsPerSecond'));
+}
 
-  const durable = { cmd: 'burst', count: JETSTREAM_EVENTS } as const;
-  const [oursJs, rawJs] = [await deliveries('ours-jetstream', 1, durable), await deliveries('raw-jetstream', 1, durable)];
-  const jetstream = `7. JetStream, ${JETSTREAM_WINDOW} in flight`;
-  add(jetstream, 'events/s published and acknowledged', med(oursJs, 'publishedPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'publishedPerSecond'));
-  add(jetstream, 'events/s consumed by a group (acked)', med(oursJs, 'eventsPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'eventsPerSecond'));
+/** Publishing with acknowledgements and consuming as a group with an ack per event, ours beside the raw client, the same window in flight. */
+async function durable(urls: BrokerUrls, scenario: string, ours: Kind, raw: Kind, reference: string, events: number): Promise<void> {
+  const command = { cmd: 'burst', count: events } as const;
+  const [o, r] = [await deliveries(urls, ours, 1, command), await deliveries(urls, raw, 1, command)];
+  add(scenario, 'events/s published and acknowledged', med(o, 'publishedPerSecond'), reference, med(r, 'publishedPerSecond'));
+  add(scenario, 'events/s consumed by a group (acked)', med(o, 'eventsPerSecond'), reference, med(r, 'eventsPerSecond'));
 }
 
 async function memory(): Promise<void> {
@@ -127,12 +135,23 @@ else {
   // Subscribers that fall behind a fast publisher for a moment must not be cut off as slow consumers.
   writeFileSync(join(confDir, 'nats.conf'), 'max_pending: 1073741824\n');
   const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
+  // Redis's default for an append-only file: an fsync per write would measure the disk (about 3k writes/s here), not the clients.
+  const redis = await RedisServer.start({ appendfsync: 'everysec' });
+  const urls: BrokerUrls = { nats: server.url, redis: redis.url };
   try {
-    await memory(); // first, so that no other scenario's garbage is in the figures
-    await inProcess();
-    await acrossProcesses(server.url);
+    if (!only) {
+      await memory(); // first, so that no other scenario's garbage is in the figures
+      await inProcess();
+      await acrossProcesses(urls);
+    }
+    if (!only || only === 'jetstream') {
+      await durable(urls, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', 'raw-jetstream', 'raw @nats-io/jetstream', JETSTREAM_EVENTS);
+    }
+    if (!only || only === 'redis') {
+      await durable(urls, `8. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', 'raw-redis', 'raw node-redis', REDIS_EVENTS);
+    }
   } finally {
-    await server.dispose();
+    await Promise.all([server.dispose(), redis.dispose()]);
   }
 }
 

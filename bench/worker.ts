@@ -1,9 +1,10 @@
 import 'reflect-metadata';
-import { Controller, Module, type INestApplicationContext } from '@nestjs/common';
+import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, EventPattern, Transport, type ClientProxy } from '@nestjs/microservices';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { createClient } from 'redis';
 import { DomainEventBus, EventBusModule, EVENT_TRANSPORT, OnDomainEvent, type EventTransport } from '../lib/index.js';
 import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.js';
 
@@ -12,9 +13,11 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
  * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS), raw
  * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
- * each message), both with the same in-flight window for publishes and deliveries.
+ * each message), and on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
+ * XREADGROUP and an XACK per message, as its docs show), all with the same in-flight window for
+ * publishes and deliveries.
  */
-export type Kind = 'ours' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream';
+export type Kind = 'ours' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -31,6 +34,7 @@ export interface Received {
 
 const [role, kind] = process.argv.slice(2) as ['publisher' | 'subscriber', Kind];
 const url = process.env.NATS_URL!;
+const redisUrl = process.env.REDIS_URL!;
 const SUBJECT = 'events.domain.PlayerMoved';
 const send = (message: unknown) => process.send!(message);
 
@@ -88,12 +92,22 @@ class OursGroupSubscriber {
   }
 }
 
-const durable = kind.endsWith('jetstream');
+const durable = kind.endsWith('jetstream') || kind.endsWith('redis');
 const oursBus = EventBusModule.forRoot({
-  transport: durable ? 'jetstream' : 'nats',
+  transport: kind.endsWith('redis') ? 'redis' : durable ? 'jetstream' : 'nats',
   nats: { servers: url },
   jetstream: { maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
+  redis: { url: redisUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
 });
+
+const RAW_REDIS_STREAM = 'RAW_BENCH';
+
+/** node-redis with the command timeout off, as ours runs it (the default timer per command doubles the client's CPU). */
+async function rawRedis() {
+  const client = createClient({ url: redisUrl, commandOptions: { timeout: 0 } });
+  await client.connect();
+  return client;
+}
 
 @Module({ imports: [oursBus], providers: [durable ? OursGroupSubscriber : OursSubscriber] })
 class OursSubscriberModule {}
@@ -122,10 +136,15 @@ async function publisher(): Promise<Publisher> {
       const nc = await connect({ servers: url });
       return { publish: (seq) => nc.publish(SUBJECT, JSON.stringify(playerMoved(seq))), flush: () => nc.flush() };
     }
-    case 'ours-jetstream': {
+    case 'ours-jetstream':
+    case 'ours-redis': {
       const app = await NestFactory.createApplicationContext(OursPublisherModule, { logger: false });
       const bus = app.get(DomainEventBus);
       return { publish: (seq) => bus.publish(playerMoved(seq)), flush: async () => undefined };
+    }
+    case 'raw-redis': {
+      const client = await rawRedis();
+      return { publish: (seq) => client.xAdd(RAW_REDIS_STREAM, '*', { subject: SUBJECT, data: JSON.stringify(playerMoved(seq)) }), flush: async () => undefined };
     }
     case 'raw-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
@@ -140,7 +159,8 @@ async function publisher(): Promise<Publisher> {
   }
 }
 
-async function subscribe(): Promise<INestApplicationContext | NatsConnection> {
+/** Subscribes; what it returns keeps the subscription alive. */
+async function subscribe(): Promise<unknown> {
   switch (kind) {
     case 'ours':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
@@ -151,7 +171,26 @@ async function subscribe(): Promise<INestApplicationContext | NatsConnection> {
       return nc;
     }
     case 'ours-jetstream':
+    case 'ours-redis':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
+    case 'raw-redis': {
+      const client = await rawRedis();
+      await client.xGroupCreate(RAW_REDIS_STREAM, 'bench', '$', { MKSTREAM: true }).catch(() => undefined);
+      const reader = client.duplicate();
+      await reader.connect();
+      void (async () => {
+        for (;;) {
+          const streams = await reader.xReadGroup('bench', 'c1', { key: RAW_REDIS_STREAM, id: '>' }, { COUNT: JETSTREAM_WINDOW, BLOCK: 1000 });
+          for (const { messages } of (streams ?? []) as { messages: { id: string; message: Record<string, string> }[] }[]) {
+            for (const { id, message } of messages) {
+              receiver.receive(JSON.parse(message.data));
+              void client.xAck(RAW_REDIS_STREAM, 'bench', id);
+            }
+          }
+        }
+      })();
+      return client;
+    }
     case 'raw-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
       const jsm = await jetstreamManager(nc);

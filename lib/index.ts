@@ -45,3 +45,6 @@ export { JetStreamTransport } from './transport/jetstream/jetstream.transport.js
 export type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 export { KvIdempotencyStore } from './transport/jetstream/kv-idempotency-store.js';
 export { StreamConflictError } from './transport/jetstream/jetstream-streams.js';
+export { PublishTimeoutError, RedisConnectError, RedisTransport } from './transport/redis/redis.transport.js';
+export { RedisClientMissingError } from './transport/redis/redis-client.js';
+export type { RedisOptions, RedisTlsOptions } from './transport/redis/redis-options.js';

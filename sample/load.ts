@@ -1,10 +1,11 @@
 import { NatsServer, freePort } from '../test/support/nats-server.js';
+import { RedisServer } from '../test/support/redis-server.js';
 import { SampleProcess } from './sample-process.js';
 import { WsPlayer, type ServerMessage } from './ws-player.js';
 
 /**
  * `npm run sample:load`: PLAYERS WebSocket players (1,000) across INSTANCES sample instances (2) on
- * a nats-server of its own, in ROOMS rooms (100); then ROUNDS rounds (20) in each of which MOVERS
+ * a nats-server of its own (or, with EVENT_BUS_TRANSPORT=redis, a redis-server), in ROOMS rooms (100); then ROUNDS rounds (20) in each of which MOVERS
  * players (50) move to another room. For every room event, each player that stayed in the room
  * must receive it: latency is publish (the event's `at`, set by the publishing instance) to receipt
  * by the client, and what has not arrived within 10 s of its round is lost.
@@ -52,8 +53,9 @@ async function settle(expectations: Expectation[]): Promise<{ latencies: number[
   return { latencies, lost: pending.length };
 }
 
-const server = await NatsServer.start();
-const env = { EVENT_BUS_TRANSPORT: 'nats', NATS_URL: server.url };
+const transport = process.env.EVENT_BUS_TRANSPORT === 'redis' ? 'redis' : 'nats';
+const server = transport === 'redis' ? await RedisServer.start() : await NatsServer.start();
+const env: Record<string, string> = transport === 'redis' ? { EVENT_BUS_TRANSPORT: 'redis', REDIS_URL: server.url } : { EVENT_BUS_TRANSPORT: 'nats', NATS_URL: server.url };
 const instances = await Promise.all(Array.from({ length: INSTANCES }, async () => SampleProcess.start({ port: await freePort(), env })));
 const players: WsPlayer[] = [];
 try {
@@ -98,6 +100,7 @@ try {
 
   latencies.sort((x, y) => x - y);
   const report = {
+    transport,
     players: PLAYERS,
     instances: INSTANCES,
     rooms: ROOMS,

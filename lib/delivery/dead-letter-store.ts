@@ -38,3 +38,16 @@ export interface DeadLetterStore {
   /** How many letters are kept. */
   count(): Promise<number>;
 }
+
+/** A wire or error text made safe for a dead letter and a log line: one line, cut. */
+export const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 1024);
+
+/** The CloudEvents type of a body, for the dead-letter listing; empty when the body is not one. */
+export function eventTypeOf(data: Uint8Array): string {
+  try {
+    const type = JSON.parse(new TextDecoder().decode(data))?.type;
+    return typeof type === 'string' ? oneLine(type) : '';
+  } catch {
+    return '';
+  }
+}

@@ -1,3 +1,5 @@
+import { settlesWithin } from '../delivery/settles-within.js';
+
 /** How long a stopping transport waits for running handlers and unacknowledged publishes by default. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -24,14 +26,7 @@ export class InFlightWork {
    * Resolves true once the work running now has settled, or false when `ms` ran out first. The
    * timer never outlives the wait, so that a stopping process exits as soon as it is done.
    */
-  async settled(ms: number): Promise<boolean> {
-    if (this.running.size === 0) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-    try {
-      return await Promise.race([Promise.all(this.running).then(() => true), timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+  settled(ms: number): Promise<boolean> {
+    return this.running.size === 0 ? Promise.resolve(true) : settlesWithin(Promise.all(this.running), ms);
   }
 }

@@ -25,7 +25,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function portOpen(port: number): Promise<boolean> {
+export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
     socket.once('connect', () => {
@@ -36,7 +36,7 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -105,12 +105,16 @@ export class NatsServer {
     rmSync(this.storeDir, { recursive: true, force: true });
   }
 
-  private async signal(signal: NodeJS.Signals): Promise<void> {
-    const child = this.process;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
-    await waitFor(`port ${this.port} to close`, async () => !(await portOpen(this.port)));
+  private signal(signal: NodeJS.Signals): Promise<void> {
+    return stopServer(this.process, signal, this.port);
   }
+}
+
+/** Signals a server process and resolves once it exited and its port is closed. */
+export async function stopServer(child: ChildProcess | undefined, signal: NodeJS.Signals, port: number): Promise<void> {
+  if (!child) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  await exited;
+  await waitFor(`port ${port} to close`, async () => !(await portOpen(port)));
 }

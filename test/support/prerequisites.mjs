@@ -26,6 +26,7 @@ const onPath = (command) =>
  */
 const prerequisites = [
   { name: 'nats-server', why: 'NATS and JetStream tests', debian: 'nats-server', variable: 'NATS_SERVER_BIN', present: () => onPath('nats-server') },
+  { name: 'redis-server', why: 'Redis Streams tests', debian: 'redis-server', variable: 'REDIS_SERVER_BIN', present: () => onPath('redis-server') },
   { name: 'openssl', why: 'TLS test certificates', debian: 'openssl', present: () => onPath('openssl') },
   { name: 'Chromium', why: 'the admin page test', debian: 'chromium', variable: 'CHROMIUM_PATH', present: () => executable('/usr/bin/chromium') },
 ];

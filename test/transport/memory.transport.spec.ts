@@ -5,6 +5,7 @@ for (const encodes of [true, false]) {
   describeTransportConformance(`memory (${encodes ? 'through the codec' : 'objects by reference'})`, () => ({
     prefix: 'conformance',
     echoesOwnBroadcast: false,
+    durable: false,
     async connect(count) {
       const broker = new MemoryBroker();
       return Array.from({ length: count }, () => new MemoryTransport(broker, encodes));

@@ -1,3 +1,4 @@
+import type { NatsConnection } from '@nats-io/transport-node';
 import { createTransport } from '../../lib/create-transport.js';
 import { NatsConnectError, resolveEventBusOptions, type EventBusModuleOptions, type EventTransport, type TransportPayload } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
@@ -13,7 +14,14 @@ afterAll(() => server.dispose());
 /** A transport as the module creates it, from options in code only. */
 const create = (options: EventBusModuleOptions) => createTransport(resolveEventBusOptions(options, {}), options, {});
 const transport = (instanceId: string, name: 'nats' | 'jetstream', servers = server.url) =>
-  create({ transport: name, instanceId, nats: { servers, reconnectTimeWaitMs: 100 } });
+  create({
+    transport: name,
+    instanceId,
+    nats: { servers, reconnectTimeWaitMs: 100 },
+    // Short enough for the durable cases: a crashed member's message comes back after the ack wait.
+    jetstream: { ackWaitMs: 1_000 },
+    retry: { initialDelayMs: 20, maxDelayMs: 100 },
+  });
 
 async function connected(create: (i: number) => EventTransport, count: number): Promise<EventTransport[]> {
   const transports = Array.from({ length: count }, (_, i) => create(i));
@@ -25,6 +33,7 @@ let instances = 0;
 describeTransportConformance('core NATS', () => ({
   prefix: 'conformance',
   echoesOwnBroadcast: true,
+  durable: false,
   connect: (count) => connected(() => transport(`n${instances++}`, 'nats'), count),
   async teardown() {},
 }));
@@ -32,7 +41,10 @@ describeTransportConformance('core NATS', () => ({
 describeTransportConformance('JetStream', () => ({
   prefix: 'events.domain',
   echoesOwnBroadcast: true,
+  durable: true,
   connect: (count) => connected(() => transport(`j${instances++}`, 'jetstream'), count),
+  // The connection closed without a drain: nothing more is acked, as after a SIGKILL.
+  crash: (js) => (js as unknown as { connection: NatsConnection }).connection.close(),
   async teardown() {},
 }));
 

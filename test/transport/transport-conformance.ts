@@ -1,4 +1,4 @@
-import { TransportClosedError, type DeliveryOptions, type EventTransport, type TransportPayload } from '../../lib/index.js';
+import { DecodeError, TransportClosedError, type DeadLetter, type DeadLetterStore, type DeliveryOptions, type EventTransport, type TransportPayload } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 
 /** A transport under test: connected instances sharing one broker, as application instances would. */
@@ -7,21 +7,26 @@ export interface ConformanceTarget {
   readonly prefix: string;
   /** NATS delivers a connection's own publishes to its broadcast subscriptions; the memory broker does not. */
   readonly echoesOwnBroadcast: boolean;
+  /** Whether it redelivers (its `redelivers`): the durable cases run then. */
+  readonly durable: boolean;
   connect(count: number): Promise<EventTransport[]>;
+  /** Durable transports: closes it abruptly, as a SIGKILL would — no acks, no goodbye. */
+  crash?(transport: EventTransport): Promise<void>;
   teardown(): Promise<void>;
 }
 
 const DELIVERY: DeliveryOptions = { attempts: 1, start: 'new', ordered: false };
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+const numberOf = (payload: TransportPayload): number =>
+  payload instanceof Uint8Array ? JSON.parse(decoder.decode(payload)).n : (payload.event as { n: number }).n;
 
 /** What a subscription received: the `n` of each message, in order. */
 class Inbox {
   readonly received: number[] = [];
 
   readonly handler = (_subject: string, payload: TransportPayload) => {
-    const message = payload instanceof Uint8Array ? JSON.parse(decoder.decode(payload)) : (payload.event as { n: number });
-    this.received.push(message.n);
+    this.received.push(numberOf(payload));
     return undefined;
   };
 }
@@ -186,6 +191,195 @@ export function describeTransportConformance(name: string, target: () => Conform
       await a.close();
       await published;
       await eventually(() => expect(inbox.received).toEqual(range(0, 500)));
+    });
+
+    it(`redelivers: ${target().durable}`, () => {
+      expect(transports.map((transport) => transport.redelivers)).toEqual([t.durable, t.durable, t.durable]);
+      if (t.durable) expect(transports.every((transport) => transport.deadLetters !== undefined)).toBe(true);
+    });
+
+    if (target().durable) describeDurableCases(() => ({ t, transports, subject }));
+  });
+}
+
+interface DurableFixture {
+  t: ConformanceTarget;
+  transports: EventTransport[];
+  subject: (suffix: string) => string;
+}
+
+/** One handler call of a durable case: which message, on which attempt. */
+interface Call {
+  n: number;
+  attempt: number;
+}
+
+/** A handler that records its calls and fails (rejects) when `fails` says so. */
+function recording(calls: Call[], fails: (call: Call) => boolean = () => false) {
+  return (_subject: string, payload: TransportPayload, attempt: number) => {
+    const call = { n: numberOf(payload), attempt };
+    calls.push(call);
+    return fails(call) ? Promise.reject(new Error(`fails on purpose: ${call.n} attempt ${attempt}`)) : Promise.resolve();
+  };
+}
+
+/** Every dead letter of one subject, read page by page. */
+async function lettersOf(store: DeadLetterStore, subject: string): Promise<DeadLetter[]> {
+  const letters: DeadLetter[] = [];
+  let after: string | undefined;
+  do {
+    const page = await store.list({ after, limit: 50 });
+    letters.push(...page.letters.filter((letter) => letter.subject === subject));
+    after = page.next;
+  } while (after !== undefined);
+  return letters;
+}
+
+const durable = (attempts: number, extra: Partial<DeliveryOptions> = {}): DeliveryOptions => ({ attempts, start: 'new', ordered: false, ...extra });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** At-least-once delivery: redelivery, attempts, dead letters and replay, start positions, crashed members, order, idempotency. */
+function describeDurableCases(fixture: () => DurableFixture): void {
+  describe('durable delivery', () => {
+    it('redelivers a message whose handler failed, counting the attempts, until it succeeds', async () => {
+      const { transports, subject } = fixture();
+      const [a, b] = transports;
+      const calls: Call[] = [];
+      a.subscribe(subject('retry'), 'retrying', recording(calls, (c) => c.n === 1 && c.attempt < 3), durable(5));
+      await a.flush();
+      await publishAll(b, subject('retry'), [1]);
+      await eventually(() => expect(calls.filter((c) => c.n === 1).map((c) => c.attempt)).toEqual([1, 2, 3]));
+      await publishAll(b, subject('retry'), [2]);
+      await eventually(() => expect(calls.some((c) => c.n === 2)).toBe(true));
+      expect(calls.filter((c) => c.n === 1).map((c) => c.attempt)).toEqual([1, 2, 3]); // acked after the success: no 4th
+    });
+
+    it('dead-letters a message after its last attempt, with the reason; a replay goes back to that group only and leaves the dead letters', async () => {
+      const { transports, subject } = fixture();
+      const [a, b] = transports;
+      const store = a.deadLetters!;
+      const before = await store.count();
+      let healed = false;
+      const [failing, other]: Call[][] = [[], []];
+      a.subscribe(subject('dead'), 'gives-up', recording(failing, () => !healed), durable(2));
+      b.subscribe(subject('dead'), 'other-group', recording(other), durable(2));
+      await Promise.all([a.flush(), b.flush()]);
+      await b.publish(subject('dead'), message(b, 7), `${subject('dead')}-7`);
+      const [letter] = await eventually(async () => {
+        const letters = await lettersOf(store, subject('dead'));
+        expect(letters).toHaveLength(1);
+        return letters;
+      });
+      expect(failing.map((c) => c.attempt)).toEqual([1, 2]);
+      expect(letter).toMatchObject({ id: `${subject('dead')}-7`, group: 'gives-up', subject: subject('dead'), attempts: 2 });
+      expect(letter.error).toContain('fails on purpose: 7 attempt 2');
+      expect(letter.time).toBeInstanceOf(Date);
+      expect(await store.count()).toBe(before + 1);
+
+      healed = true;
+      await store.replay([letter]);
+      await eventually(() => expect(failing.map((c) => c.attempt)).toEqual([1, 2, 1]));
+      await eventually(async () => expect(await store.count()).toBe(before));
+      expect(await lettersOf(store, subject('dead'))).toEqual([]);
+      await sleep(300); // a replay that reached the other group too would arrive now
+      expect(other).toEqual([{ n: 7, attempt: 1 }]);
+    });
+
+    it('dead-letters a message its handler cannot decode at once, without retrying it', async () => {
+      const { transports, subject } = fixture();
+      const [a, b] = transports;
+      const calls: Call[] = [];
+      a.subscribe(subject('undecodable'), 'decoding', (s, payload, attempt) => (calls.push({ n: numberOf(payload), attempt }), Promise.reject(new DecodeError('not an event'))), durable(5));
+      await a.flush();
+      await publishAll(b, subject('undecodable'), [3]);
+      const [letter] = await eventually(async () => {
+        const letters = await lettersOf(a.deadLetters!, subject('undecodable'));
+        expect(letters).toHaveLength(1);
+        return letters;
+      });
+      expect(letter).toMatchObject({ attempts: 1, group: 'decoding' });
+      expect(letter.error).toContain('DecodeError: not an event');
+      expect(calls).toEqual([{ n: 3, attempt: 1 }]);
+    });
+
+    it("starts a new group with new events only, with every stored event ('all'), or from a time", async () => {
+      const { transports, subject } = fixture();
+      const [a, b] = transports;
+      await publishAll(b, subject('start'), [0, 1]);
+      await sleep(50);
+      const between = new Date();
+      await sleep(50);
+      await publishAll(b, subject('start'), [2]);
+      const [all, since, fresh] = [new Inbox(), new Inbox(), new Inbox()];
+      a.subscribe(subject('start'), 'from-all', all.handler, durable(1, { start: 'all' }));
+      a.subscribe(subject('start'), 'from-time', since.handler, durable(1, { start: between }));
+      a.subscribe(subject('start'), 'from-now', fresh.handler, durable(1, { start: 'new' }));
+      await a.flush();
+      await publishAll(b, subject('start'), [3]);
+      await eventually(() => {
+        expect(all.received).toEqual([0, 1, 2, 3]);
+        expect(since.received).toEqual([2, 3]);
+        expect(fresh.received).toEqual([3]);
+      });
+    });
+
+    it("delivers a crashed member's unacknowledged message to another member of its group", async () => {
+      const { t, transports, subject } = fixture();
+      const [a, b, c] = transports;
+      const onA: Call[] = [];
+      let release!: () => void;
+      const hung = new Promise<void>((resolve) => (release = resolve));
+      a.subscribe(subject('crash'), 'survivors', (s, payload, attempt) => (onA.push({ n: numberOf(payload), attempt }), hung), durable(5));
+      await a.flush();
+      await publishAll(c, subject('crash'), [1]);
+      await eventually(() => expect(onA.map((call) => call.n)).toEqual([1]));
+      const onB: Call[] = [];
+      b.subscribe(subject('crash'), 'survivors', recording(onB), durable(5));
+      await b.flush();
+      try {
+        await t.crash!(a);
+        await eventually(() => expect(onB.map((call) => call.n)).toEqual([1]), 30_000);
+        expect(onB[0].attempt).toBeGreaterThanOrEqual(2);
+      } finally {
+        release();
+      }
+    });
+
+    it('retries an ordered group\'s failing event in place: no later event overtakes it', async () => {
+      const { transports, subject } = fixture();
+      const [a, b, c] = transports;
+      const calls: Call[] = [];
+      const handler = (s: string, payload: TransportPayload, attempt: number) => {
+        const call = { n: numberOf(payload), attempt };
+        calls.push(call);
+        return sleep(2).then(() => {
+          if (call.n === 3 && attempt === 1) throw new Error('fails once on purpose');
+        });
+      };
+      a.subscribe(subject('ordered'), 'in-order', handler, durable(3, { ordered: true }));
+      b.subscribe(subject('ordered'), 'in-order', handler, durable(3, { ordered: true }));
+      await Promise.all([a.flush(), b.flush()]);
+      await publishAll(c, subject('ordered'), range(0, 10));
+      await eventually(() => expect(calls).toHaveLength(11));
+      expect(calls.map((call) => `${call.n}/${call.attempt}`)).toEqual(['0/1', '1/1', '2/1', '3/1', '3/2', '4/1', '5/1', '6/1', '7/1', '8/1', '9/1']);
+    });
+
+    it('handles an event re-published with the same id once per group', async () => {
+      const { transports, subject } = fixture();
+      const [a, b, c] = transports;
+      const [shared, single] = [new Inbox(), new Inbox()];
+      a.subscribe(subject('dup'), 'dedupe-shared', shared.handler, durable(1));
+      b.subscribe(subject('dup'), 'dedupe-shared', shared.handler, durable(1));
+      c.subscribe(subject('dup'), 'dedupe-single', single.handler, durable(1));
+      await Promise.all(transports.map((transport) => transport.flush()));
+      for (const n of [1, 2]) await c.publish(subject('dup'), message(c, n), `${subject('dup')}-same-id`);
+      await c.publish(subject('dup'), message(c, 3), `${subject('dup')}-other-id`);
+      await eventually(() => {
+        expect(shared.received).toContain(3);
+        expect(single.received).toContain(3);
+      });
+      await sleep(300); // a second delivery of the re-published id would arrive now
+      expect([shared.received.filter((n) => n !== 3), single.received.filter((n) => n !== 3)]).toEqual([[1], [1]]);
     });
   });
 }

@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStore } from '../../delivery/dead-letter-store.js';
+import { eventTypeOf, oneLine, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type DeadLetterStore } from '../../delivery/dead-letter-store.js';
 import type { ResolvedJetStreamOptions } from './jetstream-options.js';
 import { deadLetterPrefix, deadLetterStream } from './jetstream-streams.js';
 
@@ -20,18 +20,6 @@ export const Header = {
 const DEFAULT_PAGE = 1_000;
 /** How long one page may take to arrive. */
 const PAGE_TIMEOUT_MS = 5_000;
-
-export const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 1024);
-
-/** The CloudEvents type of a body, for the dead-letter listing; empty when the body is not one. */
-function typeOf(data: Uint8Array): string {
-  try {
-    const type = JSON.parse(new TextDecoder().decode(data))?.type;
-    return typeof type === 'string' ? type : '';
-  } catch {
-    return '';
-  }
-}
 
 /**
  * Dead letters in `<stream>_DLQ`: each on `dlq.<prefix>.dead.<scope>` with the original subject,
@@ -73,7 +61,7 @@ export class JetStreamDeadLetters implements DeadLetterStore {
     h.set(Header.Attempts, String(attempts));
     h.set(Header.Error, oneLine(`${error.name}: ${error.message}`));
     h.set(Header.EventId, id);
-    h.set(Header.Type, typeOf(m.data));
+    h.set(Header.Type, eventTypeOf(m.data));
     const deadSubject = this.deadSubjects.slice(0, -1) + scope;
     await this.clients().js.publish(deadSubject, m.data, { headers: h, msgID: `dead-${consumer}-${id || m.seq}-${m.info.streamSequence}` });
     return id;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { nanos } from '@nats-io/transport-node';
 import {
   AckPolicy,
@@ -13,6 +12,8 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import { consumerName } from '../../delivery/consumer-name.js';
+import { oneLine } from '../../delivery/dead-letter-store.js';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
@@ -23,7 +24,7 @@ import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '
 import { NatsTransport } from '../nats/nats.transport.js';
 import { InFlightWork } from '../in-flight-work.js';
 import type { TransportFactory } from '../transport-context.js';
-import { Header, JetStreamDeadLetters, oneLine } from './jetstream-dead-letters.js';
+import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
 import { ensureEventStreams } from './jetstream-streams.js';
 import { KvIdempotencyStore } from './kv-idempotency-store.js';
@@ -45,12 +46,6 @@ interface ScopedHandler {
   readonly pattern: readonly string[];
   readonly handler: TransportMessageHandler;
   readonly delivery: DeliveryOptions;
-}
-
-/** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
-function consumerName(scope: string, subject: string): string {
-  const readable = subject.replace(/\*/g, 'any').replace(/>/g, 'all').replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
-  return `${scope}__${readable}_${createHash('sha256').update(subject).digest('hex').slice(0, 8)}`;
 }
 
 function startPolicy(delivery: DeliveryOptions): Partial<ConsumerConfig> {
