@@ -1,6 +1,7 @@
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { Match, headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStore } from '../../delivery/dead-letter-store.js';
+import { printable } from '../../printable.js';
 import type { ResolvedJetStreamOptions } from './jetstream-options.js';
 import { deadLetterPrefix, deadLetterStream } from './jetstream-streams.js';
 
@@ -21,12 +22,22 @@ const DEFAULT_PAGE = 1_000;
 /** How long one page may take to arrive. */
 const PAGE_TIMEOUT_MS = 5_000;
 
-export const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 1024);
+/** A header value from the wire: one printable line. */
+const headerText = (text: string): string => printable(text, 1_024);
 
-/** The CloudEvents type of a body, for the dead-letter listing; empty when the body is not one. */
-function typeOf(data: Uint8Array): string {
+/** A binary-mode CloudEvent's attribute headers (`ce-…`), kept with its dead letter so that a replay can be decoded. */
+const isAttributeHeader = (name: string): boolean => name.length > 3 && name.slice(0, 3).toLowerCase() === 'ce-';
+
+function copyAttributeHeaders(from: MsgHdrs | undefined, to: MsgHdrs): void {
+  for (const [name, values] of from ?? []) if (isAttributeHeader(name)) for (const value of values) to.append(name, value);
+}
+
+/** The CloudEvents type of a message, for the dead-letter listing; empty when it is not one. */
+function typeOf(m: JsMsg): string {
+  const binary = m.headers?.get('ce-type', Match.IgnoreCase);
+  if (binary) return binary;
   try {
-    const type = JSON.parse(new TextDecoder().decode(data))?.type;
+    const type = JSON.parse(new TextDecoder().decode(m.data))?.type;
     return typeof type === 'string' ? type : '';
   } catch {
     return '';
@@ -66,14 +77,15 @@ export class JetStreamDeadLetters implements DeadLetterStore {
   /** Stores a message that failed for good, with why; rejects when it could not be stored (the caller redelivers it then). */
   async store(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error): Promise<string> {
     const h: MsgHdrs = natsHeaders();
-    const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || '';
+    const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || m.headers?.get('ce-id', Match.IgnoreCase) || '';
+    copyAttributeHeaders(m.headers, h);
     h.set(Header.Subject, subject);
     h.set(Header.Scope, scope);
     h.set(Header.Consumer, consumer);
     h.set(Header.Attempts, String(attempts));
-    h.set(Header.Error, oneLine(`${error.name}: ${error.message}`));
-    h.set(Header.EventId, id);
-    h.set(Header.Type, typeOf(m.data));
+    h.set(Header.Error, headerText(`${error.name}: ${error.message}`));
+    h.set(Header.EventId, headerText(id));
+    h.set(Header.Type, headerText(typeOf(m)));
     const deadSubject = this.deadSubjects.slice(0, -1) + scope;
     await this.clients().js.publish(deadSubject, m.data, { headers: h, msgID: `dead-${consumer}-${id || m.seq}-${m.info.streamSequence}` });
     return id;
@@ -112,6 +124,7 @@ export class JetStreamDeadLetters implements DeadLetterStore {
       const stored = await jsm.streams.getMessage(this.stream, { seq });
       if (!stored) continue;
       const h = natsHeaders();
+      copyAttributeHeaders(stored.header, h);
       h.set(Header.Subject, letter.subject);
       h.set(Header.EventId, letter.id);
       h.set(Header.Consumer, stored.header.get(Header.Consumer));

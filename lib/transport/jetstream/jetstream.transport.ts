@@ -13,16 +13,18 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import { DecodeError } from '../../codec/codec-errors.js';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
+import { printable } from '../../printable.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
-import { TransportClosedError, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
+import { TransportClosedError, type MessageHeaders, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
-import { NatsTransport } from '../nats/nats.transport.js';
+import { natsHeaders, NatsTransport } from '../nats/nats.transport.js';
 import type { TransportFactory } from '../transport-context.js';
-import { Header, JetStreamDeadLetters, oneLine } from './jetstream-dead-letters.js';
+import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
 import { ensureEventStreams } from './jetstream-streams.js';
 import { KvIdempotencyStore } from './kv-idempotency-store.js';
@@ -120,10 +122,10 @@ export class JetStreamTransport extends NatsTransport {
   }
 
   /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
-  override publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
+  override publish(subject: string, payload: Uint8Array, id: string, headers?: MessageHeaders): Promise<unknown> {
     if (this.closing) throw new TransportClosedError(`cannot publish to ${subject}: the JetStream transport is closing`);
     this.openConnection(`publish to ${subject}`);
-    const ack = this.js.publish(subject, payload, { msgID: id });
+    const ack = this.js.publish(subject, payload, headers ? { msgID: id, headers: natsHeaders(headers) } : { msgID: id });
     this.unacked.add(ack);
     const forget = () => this.unacked.delete(ack);
     ack.then(forget, forget);
@@ -265,7 +267,7 @@ export class JetStreamTransport extends NatsTransport {
       deadLetter: (attempts, error) => this.deadLetter(m, subject, scope, consumer, attempts, error),
       keepAlive: () => m.working(),
     };
-    return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt));
+    return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt, m.headers));
   }
 
   /** Stores the event with why it failed, then terminates it; if it cannot be stored, the event is redelivered instead. */
@@ -274,12 +276,14 @@ export class JetStreamTransport extends NatsTransport {
     try {
       id = await this.deadLetters.store(m, subject, scope, consumer, attempts, error);
     } catch (storeError) {
-      this.logger.error(`could not dead-letter a message on ${subject}: ${(storeError as Error).message}; it will be redelivered`, (storeError as Error).stack);
+      this.logger.error(`could not dead-letter a message on ${printable(subject)}: ${(storeError as Error).message}; it will be redelivered`, (storeError as Error).stack);
       m.nak(this.config.retry.delayMs(attempts));
       return;
     }
-    this.logger.error(`dead-lettered ${id} on ${subject} for ${scope} after ${attempts} attempts: ${error.message}`, error.stack);
-    m.term(oneLine(error.message));
+    // A decode error's message is printable already, and its stack says nothing about the message.
+    const why = error instanceof DecodeError ? error.message : printable(error.message, 1_000);
+    this.logger.error(`dead-lettered ${printable(id)} on ${printable(subject)} for ${scope} after ${attempts} attempts: ${why}`, error instanceof DecodeError ? undefined : error.stack);
+    m.term(printable(error.message, 1_000));
   }
 }
 

@@ -2,6 +2,7 @@ import {
   TransportClosedError,
   type EventTransport,
   type LocalEnvelope,
+  type MessageHeaders,
   type TransportMessageHandler,
   type TransportStatus,
   type TransportSubscription,
@@ -13,6 +14,7 @@ import { resolveMemoryOptions, type MemoryOptions } from './memory-options.js';
 /** The default transport: instances in one process share a MemoryBroker; nothing leaves the process. */
 export class MemoryTransport implements EventTransport {
   readonly redelivers = false;
+  readonly carriesHeaders = true;
   private readonly unsubscribers = new Set<() => void>();
   private closed = false;
 
@@ -24,9 +26,9 @@ export class MemoryTransport implements EventTransport {
 
   async connect(): Promise<void> {}
 
-  publish(subject: string, payload: Uint8Array | LocalEnvelope): void {
+  publish(subject: string, payload: Uint8Array | LocalEnvelope, _id?: string, headers?: MessageHeaders): void {
     if (this.closed) throw new TransportClosedError('the memory transport is closed');
-    this.broker.publish(subject, payload, this);
+    this.broker.publish(subject, payload, headers, this);
   }
 
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription {
