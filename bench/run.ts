@@ -12,9 +12,11 @@ import type { Kind } from './worker.js';
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
  * its references measured in the same run, each figure the median of several runs. Prints one table
- * and writes it as JSON to bench/results/latest.json.
+ * and writes it as JSON to bench/results/latest.json. `-- --only=3,7` runs those scenarios only.
  */
 const long = process.argv.includes('--long');
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (scenario: number) => !only || only.includes(String(scenario));
 const RUNS = long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
@@ -73,13 +75,17 @@ async function acrossProcesses(natsUrl: string): Promise<void> {
   const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
 
   const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
-  const ours = await deliveries('ours', 1, burst);
-  if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
-  const oursRate = med(ours, 'eventsPerSecond');
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries('raw', 1, burst), 'eventsPerSecond'));
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries('microservices', 1, burst), 'eventsPerSecond'));
+  if (wanted(3)) {
+    const ours = await deliveries('ours', 1, burst);
+    const binary = await deliveries('ours-binary', 1, burst);
+    if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS || med(binary, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
+    const oursRate = med(ours, 'eventsPerSecond');
+    add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries('raw', 1, burst), 'eventsPerSecond'));
+    add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries('microservices', 1, burst), 'eventsPerSecond'));
+    add('3. across processes, core NATS', 'events/s, CloudEvents binary mode (ce- headers)', med(binary, 'eventsPerSecond'), 'ours, structured mode', oursRate);
+  }
 
-  for (const perSecond of [1_000, 10_000]) {
+  for (const perSecond of wanted(4) ? [1_000, 10_000] : []) {
     const rate = { cmd: 'rate', perSecond, seconds: RATE_SECONDS } as const;
     const [o, r] = [await deliveries('ours', 1, rate), await deliveries('raw', 1, rate)];
     for (const key of ['p50Ms', 'p99Ms', 'maxMs'] as const) {
@@ -88,8 +94,9 @@ async function acrossProcesses(natsUrl: string): Promise<void> {
   }
 
   const fanOut = { cmd: 'burst', count: FAN_OUT_EVENTS } as const;
-  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries('ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries('raw', 4, fanOut), 'eventsPerSecond'));
+  if (wanted(5)) add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries('ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries('raw', 4, fanOut), 'eventsPerSecond'));
 
+  if (!wanted(7)) return;
   const durable = { cmd: 'burst', count: JETSTREAM_EVENTS } as const;
   const [oursJs, rawJs] = [await deliveries('ours-jetstream', 1, durable), await deliveries('raw-jetstream', 1, durable)];
   const jetstream = `7. JetStream, ${JETSTREAM_WINDOW} in flight`;
@@ -119,8 +126,8 @@ mkdirSync(confDir, { recursive: true });
 writeFileSync(join(confDir, 'nats.conf'), 'max_pending: 1073741824\n');
 const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
 try {
-  await memory(); // first, so that no other scenario's garbage is in the figures
-  await inProcess();
+  if (wanted(6)) await memory(); // first, so that no other scenario's garbage is in the figures
+  if (wanted(1) || wanted(2)) await inProcess();
   await acrossProcesses(server.url);
 } finally {
   await server.dispose();

@@ -9,12 +9,13 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
 
 /**
  * One side of a cross-process scenario, as its own process: `node worker.js <role> <kind>`,
- * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS), raw
+ * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS; ours-binary in CloudEvents
+ * binary mode), raw
  * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
  * each message), both with the same in-flight window for publishes and deliveries.
  */
-export type Kind = 'ours' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream';
+export type Kind = 'ours' | 'ours-binary' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -93,6 +94,7 @@ const oursBus = EventBusModule.forRoot({
   transport: durable ? 'jetstream' : 'nats',
   nats: { servers: url },
   jetstream: { maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
+  cloudEvents: { mode: kind === 'ours-binary' ? 'binary' : 'structured' },
 });
 
 @Module({ imports: [oursBus], providers: [durable ? OursGroupSubscriber : OursSubscriber] })
@@ -112,7 +114,8 @@ interface Publisher {
 
 async function publisher(): Promise<Publisher> {
   switch (kind) {
-    case 'ours': {
+    case 'ours':
+    case 'ours-binary': {
       const app = await NestFactory.createApplicationContext(OursPublisherModule, { logger: false });
       const bus = app.get(DomainEventBus);
       const transport = app.get<EventTransport>(EVENT_TRANSPORT);
@@ -143,6 +146,7 @@ async function publisher(): Promise<Publisher> {
 async function subscribe(): Promise<INestApplicationContext | NatsConnection> {
   switch (kind) {
     case 'ours':
+    case 'ours-binary':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
     case 'raw': {
       const nc = await connect({ servers: url });

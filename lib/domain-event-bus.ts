@@ -90,8 +90,6 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private readonly binary: boolean;
   private readonly sets: ListenerSets;
   private readonly invoker: HandlerInvoker;
-  /** Per registration: bounded by the application's classes. */
-  private readonly subjectBases = new Map<DomainEventRegistration, string>();
   /** Names of unregistered classes published through CQRS: bounded by the application's classes. */
   private readonly warnedTypes = new Set<string>();
   private readonly stats = emptyStats();
@@ -243,7 +241,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   /** Throws for what is wrong with the event itself; the promise rejects when the transport does not take it. */
   private send(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined, cqrsArgs: readonly unknown[]): Promise<void> {
     const key = options?.key ?? registration.key?.(event);
-    const base = this.subjectBase(registration);
+    const base = this.codec.subjectBase(registration);
     let subject = base;
     if (key !== undefined) {
       const problem = tokenProblem(key);
@@ -356,15 +354,6 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     this.stats.decodeErrors++;
     if (error instanceof DecodeError) this.logger.warn(`dropped a message on ${printable(subject)} (${error.reason}): ${error.message}`);
     else this.logger.error(`dropped a message on ${printable(subject)}: ${printable(error.message, 1_000)}`, error.stack);
-  }
-
-  private subjectBase(registration: DomainEventRegistration): string {
-    let base = this.subjectBases.get(registration);
-    if (base === undefined) {
-      base = this.prefixDot + registration.name;
-      this.subjectBases.set(registration, base);
-    }
-    return base;
   }
 
   private unregistered(event: unknown): UnregisteredEventError {

@@ -68,7 +68,9 @@ export class EventCodec {
   private readonly sourceJson: string;
   private readonly prefixDot: string;
   private readonly maxMessageBytes: number;
-  /** Per registration (bounded by the application's classes): the envelope from `"type"` up to the opening quote of `time`. */
+  /** Per registration (bounded by the application's classes): `<prefix>.<type>`. */
+  private readonly subjectBases = new Map<DomainEventRegistration, string>();
+  /** Per registration: the envelope from `"type"` up to the opening quote of `time`. */
   private readonly typeParts = new Map<DomainEventRegistration, Buffer>();
   /** Per registration: the binary-mode headers that are the same for every event of it. */
   private readonly binaryHeaders = new Map<DomainEventRegistration, readonly Header[]>();
@@ -165,7 +167,7 @@ export class EventCodec {
     if (typeof type !== 'string' || type === '') throw new DecodeError('attribute', `the CloudEvents "type" attribute is missing${binary ? ' (binary mode: no ce-type header)' : ''}`);
     const registration = this.registry.eventByName(type);
     if (!registration) throw new DecodeError('unknown-type', `${quoted(type)} is not a registered @DomainEvent type`);
-    const key = this.keyOf(subject, type, id);
+    const key = this.keyOf(subject, registration, id);
     this.checkAttributes(attributes, type, id);
 
     const payload = binary ? this.binaryData(data, type, id) : this.structuredData(attributes, type, id);
@@ -195,17 +197,25 @@ export class EventCodec {
     );
   }
 
-  /** The routing key from `<prefix>.<type>[.<key>]`; a subject of another type is refused (NATS permissions are per subject). */
-  private keyOf(subject: string, type: string, id: unknown): string | undefined {
-    const end = this.prefixDot.length + type.length;
-    if (subject.startsWith(this.prefixDot) && subject.startsWith(type, this.prefixDot.length)) {
-      if (subject.length === end) return undefined;
-      if (subject.charCodeAt(end) === 0x2e) {
-        const key = subject.slice(end + 1);
-        if (tokenProblem(key) === undefined) return key;
-      }
+  /** `<prefix>.<type>`: the subject of a registration's events without a key. */
+  subjectBase(registration: DomainEventRegistration): string {
+    let base = this.subjectBases.get(registration);
+    if (base === undefined) {
+      base = this.prefixDot + registration.name;
+      this.subjectBases.set(registration, base);
     }
-    throw this.fail('subject', type, id, `the type does not match the subject ${quoted(subject)}: events of this type come on ${this.prefixDot}${type}[.<key>]`);
+    return base;
+  }
+
+  /** The routing key from `<prefix>.<type>[.<key>]`; a subject of another type is refused (NATS permissions are per subject). */
+  private keyOf(subject: string, registration: DomainEventRegistration, id: unknown): string | undefined {
+    const base = this.subjectBase(registration);
+    if (subject === base) return undefined;
+    if (subject.length > base.length + 1 && subject.charCodeAt(base.length) === 0x2e && subject.startsWith(base)) {
+      const key = subject.slice(base.length + 1);
+      if (tokenProblem(key) === undefined) return key;
+    }
+    throw this.fail('subject', registration.name, id, `the type does not match the subject ${quoted(subject)}: events of this type come on ${base}[.<key>]`);
   }
 
   private checkAttributes(attributes: Record<string, unknown>, type: string, id: unknown): void {

@@ -14,7 +14,7 @@ import { resolveMemoryOptions, type MemoryOptions } from './memory-options.js';
 /** The default transport: instances in one process share a MemoryBroker; nothing leaves the process. */
 export class MemoryTransport implements EventTransport {
   readonly redelivers = false;
-  readonly carriesHeaders = true;
+  readonly carriesHeaders: boolean = true;
   private readonly unsubscribers = new Set<() => void>();
   private closed = false;
 
