@@ -135,7 +135,7 @@ describe('JetStream: durable at-least-once delivery (instances as separate proce
       return list;
     });
     // One dead letter per consumer that got it (each group, and this instance's own), each after one attempt.
-    expect(letters.every((l) => l.id === 'junk-1' && l.attempts === 1 && l.error.startsWith('DecodeError: malformed JSON'))).toBe(true);
+    expect(letters.every((l) => l.id === 'junk-1' && l.attempts === 1 && l.error.startsWith('DecodeError: the body is malformed JSON'))).toBe(true);
     expect(letters.map((l) => l.group)).toEqual(expect.arrayContaining(['billing', 'audit']));
     expect((await a.status()).stats.decodeErrors).toBe(letters.length);
   });

@@ -145,7 +145,7 @@ describe('core NATS in production conditions (instances as separate processes)',
     const raw: NatsConnection = await connect({ servers: server.url });
     try {
       const before = (await a.send({ cmd: 'heap' })) as number;
-      const count = 300;
+      const count = 100;
       for (let i = 0; i < count; i++) {
         const types = Array.from({ length: 36_000 }, (_, j) => `"/k${i}_${j}":"X"`).join(',');
         const body = orderPlaced(`huge-${i}`, { datatypes: `{${types}}` });
