@@ -13,13 +13,13 @@ import type { Kind } from './worker.js';
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
  * its references measured in the same run, each figure the median of several runs. Prints one table
- * and writes it as JSON to bench/results/latest.json. `-- --only=redis` (or `jetstream`) runs only that
- * transport's durable scenario.
+ * and writes it as JSON to bench/results/latest.json. `-- --only=3,7` runs those scenarios only (`-- --only=8`: Redis).
  */
 const long = process.argv.includes('--long');
 /** `--in-process`: scenarios 1 and 2 only (no servers, nothing written to bench/results). */
 const inProcessOnly = process.argv.includes('--in-process');
-const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (scenario: number) => !only || only.includes(String(scenario));
 const RUNS = long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
@@ -86,13 +86,17 @@ const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[
 
 async function acrossProcesses(urls: BrokerUrls): Promise<void> {
   const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
-  const ours = await deliveries(urls, 'ours', 1, burst);
-  if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
-  const oursRate = med(ours, 'eventsPerSecond');
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 1, burst), 'eventsPerSecond'));
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries(urls, 'microservices', 1, burst), 'eventsPerSecond'));
+  if (wanted(3)) {
+    const ours = await deliveries(urls, 'ours', 1, burst);
+    const binary = await deliveries(urls, 'ours-binary', 1, burst);
+    if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS || med(binary, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
+    const oursRate = med(ours, 'eventsPerSecond');
+    add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 1, burst), 'eventsPerSecond'));
+    add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries(urls, 'microservices', 1, burst), 'eventsPerSecond'));
+    add('3. across processes, core NATS', 'events/s, CloudEvents binary mode (ce- headers)', med(binary, 'eventsPerSecond'), 'ours, structured mode', oursRate);
+  }
 
-  for (const perSecond of [1_000, 10_000]) {
+  for (const perSecond of wanted(4) ? [1_000, 10_000] : []) {
     const rate = { cmd: 'rate', perSecond, seconds: RATE_SECONDS } as const;
     const [o, r] = [await deliveries(urls, 'ours', 1, rate), await deliveries(urls, 'raw', 1, rate)];
     for (const key of ['p50Ms', 'p99Ms', 'maxMs'] as const) {
@@ -101,7 +105,7 @@ async function acrossProcesses(urls: BrokerUrls): Promise<void> {
   }
 
   const fanOut = { cmd: 'burst', count: FAN_OUT_EVENTS } as const;
-  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries(urls, 'ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 4, fanOut), 'eventsPerSecond'));
+  if (wanted(5)) add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries(urls, 'ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 4, fanOut), 'eventsPerSecond'));
 }
 
 /** Publishing with acknowledgements and consuming as a group with an ack per event, ours beside the raw client, the same window in flight. */
@@ -139,17 +143,11 @@ else {
   const redis = await RedisServer.start({ appendfsync: 'everysec' });
   const urls: BrokerUrls = { nats: server.url, redis: redis.url };
   try {
-    if (!only) {
-      await memory(); // first, so that no other scenario's garbage is in the figures
-      await inProcess();
-      await acrossProcesses(urls);
-    }
-    if (!only || only === 'jetstream') {
-      await durable(urls, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', 'raw-jetstream', 'raw @nats-io/jetstream', JETSTREAM_EVENTS);
-    }
-    if (!only || only === 'redis') {
-      await durable(urls, `8. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', 'raw-redis', 'raw node-redis', REDIS_EVENTS);
-    }
+    if (wanted(6)) await memory(); // first, so that no other scenario's garbage is in the figures
+    if (wanted(1) || wanted(2)) await inProcess();
+    await acrossProcesses(urls);
+    if (wanted(7)) await durable(urls, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', 'raw-jetstream', 'raw @nats-io/jetstream', JETSTREAM_EVENTS);
+    if (wanted(8)) await durable(urls, `8. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', 'raw-redis', 'raw node-redis', REDIS_EVENTS);
   } finally {
     await Promise.all([server.dispose(), redis.dispose()]);
   }

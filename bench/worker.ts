@@ -10,14 +10,15 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
 
 /**
  * One side of a cross-process scenario, as its own process: `node worker.js <role> <kind>`,
- * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS), raw
+ * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS; ours-binary in CloudEvents
+ * binary mode), raw
  * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
  * each message), and on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
  * XREADGROUP and an XACK per message, as its docs show), all with the same in-flight window for
  * publishes and deliveries.
  */
-export type Kind = 'ours' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis';
+export type Kind = 'ours' | 'ours-binary' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -98,6 +99,7 @@ const oursBus = EventBusModule.forRoot({
   nats: { servers: url },
   jetstream: { maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
   redis: { url: redisUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
+  cloudEvents: { mode: kind === 'ours-binary' ? 'binary' : 'structured' },
 });
 
 const RAW_REDIS_STREAM = 'RAW_BENCH';
@@ -126,7 +128,8 @@ interface Publisher {
 
 async function publisher(): Promise<Publisher> {
   switch (kind) {
-    case 'ours': {
+    case 'ours':
+    case 'ours-binary': {
       const app = await NestFactory.createApplicationContext(OursPublisherModule, { logger: false });
       const bus = app.get(DomainEventBus);
       const transport = app.get<EventTransport>(EVENT_TRANSPORT);
@@ -163,6 +166,7 @@ async function publisher(): Promise<Publisher> {
 async function subscribe(): Promise<unknown> {
   switch (kind) {
     case 'ours':
+    case 'ours-binary':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
     case 'raw': {
       const nc = await connect({ servers: url });

@@ -1,5 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { DecodeError, EventCodec } from './codec/event-codec.js';
+import { idProblem } from './codec/cloudevents-attributes.js';
+import { DecodeError } from './codec/codec-errors.js';
+import { EventCodec, type DecodedEvent } from './codec/event-codec.js';
+import { MAX_ID_LENGTH } from './codec/wire-limits.js';
+import { EventBusConfigError } from './config/settings.js';
 import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { emptyStats, type EventBusStats } from './event-bus-stats.js';
 import { EventContext } from './event-context.js';
@@ -9,6 +13,9 @@ import { isoNow } from './iso-clock.js';
 import { ListenerSets, type DomainEventHandler, type EventSubscription, type Listener, type ListenerSet, type SubscribeOptions } from './listener-sets.js';
 import { eventRegistry, type DomainEventRegistration } from './registry/event-registry.js';
 import type { EventPattern } from './event-route.js';
+import type { MessageHeaders } from './message-headers.js';
+import { printable, quoted } from './printable.js';
+import { subjectLengthProblem } from './routing/subject-length.js';
 import { tokenProblem } from './routing/subject-token.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
 import type { EventTransport, LocalEnvelope, TransportPayload, TransportStatus } from './transport/event-transport.js';
@@ -35,6 +42,8 @@ export type LocalCqrsDispatch = (event: object, args: readonly unknown[]) => voi
 class Outgoing implements LocalEnvelope {
   /** The encoded event, or this envelope. */
   payload: Uint8Array | LocalEnvelope = this;
+  /** Binary mode: the CloudEvents attributes. */
+  headers: MessageHeaders | undefined = undefined;
 
   constructor(
     readonly event: object,
@@ -77,9 +86,11 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
    */
   private readonly dispatchOwnEvents: boolean;
   private readonly prefixDot: string;
+  /** CloudEvents binary mode: attributes in headers. */
+  private readonly binary: boolean;
   private readonly sets: ListenerSets;
   private readonly invoker: HandlerInvoker;
-  private readonly subjectBases = new Map<DomainEventRegistration, string>();
+  /** Names of unregistered classes published through CQRS: bounded by the application's classes. */
   private readonly warnedTypes = new Set<string>();
   private readonly stats = emptyStats();
   private held: Outgoing[] = [];
@@ -94,11 +105,18 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
     @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
     @Inject(EVENT_TRANSPORT) private readonly transport: EventTransport,
   ) {
-    this.codec = new EventCodec(eventRegistry, options.instanceId, options.source);
+    const { mode, maxMessageBytes } = options.codec;
+    this.binary = mode === 'binary' && transport.encodes;
+    if (this.binary && !transport.carriesHeaders) {
+      throw new EventBusConfigError(
+        `option cloudEvents.mode or environment variable EVENT_BUS_CLOUDEVENTS_MODE: binary mode needs a transport that carries headers; ${transport.status().transport} does not`,
+      );
+    }
+    this.codec = new EventCodec(eventRegistry, { origin: options.instanceId, source: options.source, subjectPrefix: options.subjectPrefix, maxMessageBytes });
     this.dispatchOwnEvents = !transport.redelivers;
     this.prefixDot = `${options.subjectPrefix}.`;
     this.invoker = new HandlerInvoker(this.stats, this.logger);
-    this.sets = new ListenerSets(eventRegistry, options.retry.attempts, {
+    this.sets = new ListenerSets(eventRegistry, options.subjectPrefix, options.retry.attempts, {
       added: (set) => {
         if (this.subscribed) this.subscribeSet(set);
       },
@@ -236,16 +254,31 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   /** Throws for what is wrong with the event itself; the promise rejects when the transport does not take it. */
   private send(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined, cqrsArgs: readonly unknown[]): Promise<void> {
     const key = options?.key ?? registration.key?.(event);
+    const base = this.codec.subjectBase(registration);
+    let subject = base;
     if (key !== undefined) {
       const problem = tokenProblem(key);
-      if (problem) throw new Error(`${registration.name}: routing key ${JSON.stringify(key)} ${problem}`);
+      if (problem) throw new Error(`${registration.name}: routing key ${quoted(key)} ${problem}`);
+      subject = `${base}.${key}`;
+      const tooLong = subjectLengthProblem(subject);
+      if (tooLong) throw new Error(`${registration.name}: the subject ${quoted(subject)} ${tooLong}; use a shorter routing key`);
     }
-    const id = options?.id ?? nextEventId();
+    let id: string;
+    if (options?.id === undefined) id = nextEventId();
+    else {
+      id = options.id;
+      const problem = idProblem(id);
+      if (problem) {
+        throw new Error(`${registration.name}: publish option id ${quoted(id)} ${problem}: pass a non-empty id of at most ${MAX_ID_LENGTH} characters without control characters, or none for a generated one`);
+      }
+    }
     const time = isoNow();
-    const base = this.subjectBase(registration);
-    const subject = key === undefined ? base : `${base}.${key}`;
     const publish = new Outgoing(event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs);
-    if (this.transport.encodes) publish.payload = this.codec.encode(event, registration, id, time);
+    if (this.binary) {
+      const { body, headers } = this.codec.encodeBinary(event, registration, id, time);
+      publish.payload = body;
+      publish.headers = headers;
+    } else if (this.transport.encodes) publish.payload = this.codec.encode(event, registration, id, time);
     if (!this.active) {
       if (this.closing) throw new Error(`cannot publish ${registration.name}: the event bus is shut down`);
       this.held.push(publish);
@@ -256,7 +289,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
 
   /** Hands the event to the transport and runs the local handlers; settles when both are done. */
   private transmit(publish: Outgoing): Promise<void> {
-    const stored = this.transport.publish(publish.subject, publish.payload, publish.id);
+    const stored = this.transport.publish(publish.subject, publish.payload, publish.id, publish.headers);
     this.stats.published++;
     const handled = this.dispatchLocally(publish);
     if (!stored) return handled ?? RESOLVED;
@@ -295,50 +328,45 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   }
 
   private subscribeSet(set: ListenerSet): void {
-    const onMessage = (subject: string, payload: TransportPayload, attempt: number) => this.receive(set, subject, payload, attempt);
+    const onMessage = (subject: string, payload: TransportPayload, attempt: number, headers: MessageHeaders | undefined) =>
+      this.receive(set, subject, payload, attempt, headers);
     set.subscriptions = set.route.subjects.map((relative) =>
       this.transport.subscribe(this.prefixDot + relative, set.queue, onMessage, set.delivery),
     );
   }
 
-  /** Runs a set's listeners for one message; the promise rejects when the message or a handler failed. */
-  private receive(set: ListenerSet, subject: string, payload: TransportPayload, attempt: number): Promise<unknown> | undefined {
+  /**
+   * Runs a set's listeners for one message; the promise rejects when the message or a handler
+   * failed. Its own broadcasts are recognised first, before anything is parsed.
+   */
+  private receive(set: ListenerSet, subject: string, payload: TransportPayload, attempt: number, headers: MessageHeaders | undefined): Promise<unknown> | undefined {
     const broadcast = set.queue === undefined;
-    let event: object, id: string, type: string, source: string, time: string | undefined, origin: string | undefined;
+    let decoded: DecodedEvent | LocalEnvelope;
     if (payload instanceof Uint8Array) {
-      if (broadcast && this.dispatchOwnEvents && this.codec.isOwn(payload)) return undefined;
+      if (broadcast && this.dispatchOwnEvents && this.codec.isOwn(payload, headers)) return undefined;
       try {
-        ({ event, id, type, source, time, origin } = this.codec.decode(payload));
+        decoded = this.codec.decode(subject, payload, headers);
       } catch (error) {
         this.rejectMessage(subject, error as Error);
         return Promise.reject(error);
       }
     } else {
-      ({ event, id, type, source, time, origin } = payload);
+      decoded = payload;
     }
+    const { event, id, type, source, time, origin, key } = decoded;
     const local = origin === this.options.instanceId;
     if (broadcast && local && this.dispatchOwnEvents) return undefined;
     this.stats.received++;
-    const base = this.prefixDot + type;
-    const key = subject.length > base.length + 1 && subject.startsWith(base) && subject[base.length] === '.' ? subject.slice(base.length + 1) : undefined;
     const context = new EventContext(id, type, source, origin, subject, key, local, time, attempt);
     if (!this.transport.redelivers) return this.invoker.invoke(set.listeners, event, context);
     return this.invoker.invokeRedeliverable(set, event, context);
   }
 
+  /** One line per message, every wire value in it printable; a decode error has no stack worth printing. */
   private rejectMessage(subject: string, error: Error): void {
     this.stats.decodeErrors++;
-    if (error instanceof DecodeError) this.logger.warn(`dropped a message on ${subject}: ${error.message}`);
-    else this.logger.error(`dropped a message on ${subject}: ${error.message}`, error.stack);
-  }
-
-  private subjectBase(registration: DomainEventRegistration): string {
-    let base = this.subjectBases.get(registration);
-    if (base === undefined) {
-      base = this.prefixDot + registration.name;
-      this.subjectBases.set(registration, base);
-    }
-    return base;
+    if (error instanceof DecodeError) this.logger.warn(`dropped a message on ${printable(subject)} (${error.reason}): ${error.message}`);
+    else this.logger.error(`dropped a message on ${printable(subject)}: ${printable(error.message, 1_000)}`, error.stack);
   }
 
   private unregistered(event: unknown): UnregisteredEventError {

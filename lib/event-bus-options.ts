@@ -1,4 +1,5 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+import type { CloudEventsOptions } from './codec/codec-options.js';
 import type { RetryOptions } from './delivery/retry-policy.js';
 import type { EventTransport } from './transport/event-transport.js';
 import type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
@@ -21,8 +22,12 @@ export interface EventBusModuleOptions {
   subjectPrefix?: string;
   /** This instance's id, carried as the `origin` of what it publishes. Unique per process. */
   instanceId?: string;
-  /** CloudEvents `source` of the events this instance publishes. */
+  /** CloudEvents `source` of the events this instance publishes: a URI-reference such as `/billing`. */
   source?: string;
+  /** How events are published: CloudEvents structured (default) or binary mode. Both are always read. */
+  cloudEvents?: CloudEventsOptions;
+  /** The largest message published or accepted, in bytes (default 1 MiB, nats-server's default max_payload). */
+  maxMessageBytes?: number;
   memory?: MemoryOptions;
   nats?: NatsOptions;
   jetstream?: JetStreamOptions;

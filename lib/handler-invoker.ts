@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { EventBusStats } from './event-bus-stats.js';
 import type { EventContext } from './event-context.js';
 import type { Listener, ListenerSet } from './listener-sets.js';
+import { printable } from './printable.js';
 
 /** Events awaiting redelivery whose partial success a set remembers; past this the oldest are forgotten. */
 const MAX_REMEMBERED_RETRIES = 10_000;
@@ -62,7 +63,7 @@ export class HandlerInvoker {
   private failed(listener: Listener, context: EventContext, error: unknown): Promise<never> {
     this.stats.handlerErrors++;
     const err = error instanceof Error ? error : new Error(String(error));
-    this.logger.error(`${listener.description} failed on ${context.type} ${context.id} (attempt ${context.attempt}): ${err.message}`, err.stack);
+    this.logger.error(`${listener.description} failed on ${context.type} ${printable(context.id)} (attempt ${context.attempt}): ${err.message}`, err.stack);
     return Promise.reject(err);
   }
 }

@@ -16,7 +16,9 @@ export { OnDomainEvent } from './on-domain-event.decorator.js';
 export { DOMAIN_EVENT_CONTEXT, type DomainEventContextType, type DomainEventRequest } from './domain-event-context-creator.js';
 export type { EventPattern } from './event-route.js';
 export { EventRegistrationError, eventRegistry, type DomainEventOptions } from './registry/event-registry.js';
-export { DecodeError, EncodeError, EventCodec } from './codec/event-codec.js';
+export { DecodeError, EncodeError, type DecodeFailure } from './codec/codec-errors.js';
+export { EventCodec, type BinaryMessage, type CodecSettings, type DecodedEvent } from './codec/event-codec.js';
+export type { CloudEventsMode, CloudEventsOptions } from './codec/codec-options.js';
 export { EventBusConfigError } from './config/settings.js';
 export { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 export { MemoryIdempotencyStore, type IdempotencyStore } from './delivery/idempotency-store.js';
@@ -29,6 +31,7 @@ export {
   TransportClosedError,
   type EventTransport,
   type LocalEnvelope,
+  type MessageHeaders,
   type TransportMessageHandler,
   type TransportPayload,
   type TransportStatus,

@@ -2,7 +2,9 @@ import { deliveryOptions, sameDelivery, type DeliveryOptions, type StartPosition
 import type { EventContext } from './event-context.js';
 import type { EventRegistry } from './registry/event-registry.js';
 import { EventRoute, type EventPattern } from './event-route.js';
-import { tokenProblem } from './routing/subject-token.js';
+import { quoted } from './printable.js';
+import { subjectLengthProblem } from './routing/subject-length.js';
+import { nameProblem } from './routing/subject-token.js';
 import type { TransportSubscription } from './transport/event-transport.js';
 
 export type DomainEventHandler<T = any> = (event: T, context: EventContext) => unknown;
@@ -54,21 +56,30 @@ export interface ListenerSetHooks {
  */
 export class ListenerSets {
   private readonly sets = new Map<string, ListenerSet>();
-  /** Broadcast sets that may match a type, for events published here; rebuilt on change. */
+  /**
+   * Broadcast sets that may match a type, for events published here; rebuilt on change. Keyed by
+   * the types this instance publishes: bounded by the application's registered classes.
+   */
   private readonly broadcastByType = new Map<string, ListenerSet[]>();
 
   constructor(
     private readonly registry: EventRegistry,
+    private readonly subjectPrefix: string,
     private readonly defaultAttempts: number,
     private readonly hooks: ListenerSetHooks,
   ) {}
 
   add(pattern: EventPattern, listener: Listener, options: SubscribeOptions): EventSubscription {
     if (options.group !== undefined) {
-      const problem = tokenProblem(options.group);
-      if (problem) throw new Error(`${listener.description}: group ${JSON.stringify(options.group)} ${problem}`);
+      const problem = nameProblem(options.group);
+      if (problem) throw new Error(`${listener.description}: group ${quoted(options.group)} ${problem}`);
     }
     const route = EventRoute.of(pattern, options.key, this.registry, listener.description);
+    for (const relative of route.subjects) {
+      const subject = `${this.subjectPrefix}.${relative}`;
+      const problem = subjectLengthProblem(subject);
+      if (problem) throw new Error(`${listener.description}: the subject ${quoted(subject)} ${problem}; use a shorter key or pattern`);
+    }
     const delivery = deliveryOptions(options, this.defaultAttempts, listener.description);
     const setKey = `${options.group ?? ''}|${route.id}`;
     let set = this.sets.get(setKey);

@@ -1,13 +1,20 @@
+import type { MessageHeaders } from '../message-headers.js';
+import { quoted } from '../printable.js';
 import type { DomainEventRegistration, EventRegistry } from '../registry/event-registry.js';
+import { tokenProblem } from '../routing/subject-token.js';
+import { ATTRIBUTE_PREFIX, binaryAttributes, encodeHeaderValue, headerValue } from './binary-headers.js';
+import { idProblem, isJsonContentType, isTimestamp, JSON_CONTENT_TYPE, sourceProblem, SPEC_VERSION } from './cloudevents-attributes.js';
+import { DecodeError, EncodeError, messageLabel, type DecodeFailure } from './codec-errors.js';
+import { DatatypesReader, DatatypesWriter } from './datatypes.js';
+import { instantiate, isJsonObject, parseWireJson, utf8 } from './wire-json.js';
 
-/** A message that cannot become an event: malformed, foreign to the registry, or not fitting its class. */
-export class DecodeError extends Error {
-  override readonly name = 'DecodeError';
-}
-
-/** An event that cannot be put on the wire (for example a nested instance of an unregistered class). */
-export class EncodeError extends Error {
-  override readonly name = 'EncodeError';
+/** What a codec is made for: this instance's attributes, the subjects' prefix, and the largest message. */
+export interface CodecSettings {
+  /** This instance's id, the `origin` of what it encodes. */
+  readonly origin: string;
+  readonly source: string;
+  readonly subjectPrefix: string;
+  readonly maxMessageBytes: number;
 }
 
 /** The CloudEvents attributes of a received event, beside the rebuilt instance. */
@@ -18,102 +25,92 @@ export interface DecodedEvent {
   readonly source: string;
   readonly time: string | undefined;
   readonly origin: string | undefined;
+  /** The routing key: the subject's token after the type, if any. */
+  readonly key: string | undefined;
+  /**
+   * Every attribute as received (the structured envelope's members, or a binary message's `ce-`
+   * headers, decoded): where extension attributes such as `traceparent` are read.
+   */
+  readonly attributes: Readonly<Record<string, unknown>>;
 }
 
-const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-/** Distinct `datatypes` values kept encoded or parsed; an application has a handful (one per event shape). */
-const MAX_CACHED_SHAPES = 1_000;
-const decoder = new TextDecoder('utf-8', { fatal: true });
+/** An event in binary content mode: attributes in headers, data in the body. */
+export interface BinaryMessage {
+  readonly body: Uint8Array;
+  readonly headers: MessageHeaders;
+}
+
+type Header = readonly [string, readonly string[]];
+const header = (name: string, value: string): Header => [ATTRIBUTE_PREFIX + name, [value]];
+
 const NO_BYTES = Buffer.alloc(0);
-const TIME_END = Buffer.from('","datacontenttype":"application/json"');
+const TIME_END = Buffer.from(`","datacontenttype":"${JSON_CONTENT_TYPE}"`);
 const DATA = Buffer.from(',"data":');
 const CLOSE_BRACE = 0x7d;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const SPEC_VERSION_HEADER = header('specversion', SPEC_VERSION);
+const CONTENT_TYPE_HEADER = header('datacontenttype', JSON_CONTENT_TYPE);
 const bigintReplacer = (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
 
-/** Copies the own data of a parsed JSON object onto a new instance of `proto`, never touching a prototype. */
-function instantiate(proto: object, data: Record<string, unknown>): Record<string, unknown> {
-  const instance = Object.create(proto) as Record<string, unknown>;
-  for (const key in data) {
-    // Spelled out rather than UNSAFE_KEYS.has(): this runs for every field of every event.
-    if (key !== '__proto__' && key !== 'constructor' && key !== 'prototype') instance[key] = data[key];
-  }
-  return instance;
-}
-
-function escapePointerToken(key: string): string {
-  return key.indexOf('~') === -1 && key.indexOf('/') === -1 ? key : key.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-function unescapePointerToken(token: string): string {
-  return token.indexOf('~') === -1 ? token : token.replace(/~1/g, '/').replace(/~0/g, '~');
-}
-
 /**
- * CloudEvents 1.0, structured JSON mode. `data` is plain JSON any language can read; what JSON
- * cannot say (Dates, bigints, undefined, value object classes) travels beside it in the string
- * extension attribute `datatypes`: a JSON object of RFC 6901 pointers into `data` to type tags.
+ * CloudEvents 1.0 in JSON: structured mode (the envelope in the body) and binary mode (attributes
+ * in `ce-` headers, the data in the body), both read whichever the producer chose. `data` is plain
+ * JSON any language can read; what JSON cannot say (Dates, bigints, undefined, value object
+ * classes) travels beside it in the extension attribute `datatypes`.
  *
- * The envelope starts with `origin`, so an instance recognises its own broadcasts by comparing
- * a few bytes, without parsing them.
+ * Everything decoded comes from the wire and is checked before it is trusted: sizes before parsing,
+ * every required attribute, the type against the subject it came on. A structured envelope starts
+ * with `origin`, so an instance recognises its own broadcasts by a few bytes, without parsing them.
  */
-/** One `datatypes` entry, parsed: the path into `data` and the tag. */
-interface TypeEntry {
-  readonly pointer: string;
-  readonly path: readonly string[];
-  readonly tag: string;
-}
-
-function entryError(type: string, id: string, entry: TypeEntry, why: string): DecodeError {
-  return new DecodeError(`"${type}" ${id}: datatypes ${JSON.stringify(entry.pointer)}: ${why}`);
-}
-
-/** A bounded cache: cleared when full, as the set of shapes of a running application is small and stable. */
-function remember<T>(cache: Map<string, T>, key: string, value: T): T {
-  if (cache.size >= MAX_CACHED_SHAPES) cache.clear();
-  cache.set(key, value);
-  return value;
-}
-
 export class EventCodec {
   /** The envelope's first bytes, the same for every event of this instance. */
   private readonly ownPrefix: Buffer;
   private readonly sourceJson: string;
-  /** Per registration: the envelope from `"type"` up to the opening quote of `time`, as bytes. */
+  private readonly prefixDot: string;
+  private readonly maxMessageBytes: number;
+  /** Per registration (bounded by the application's classes): `<prefix>.<type>`. */
+  private readonly subjectBases = new Map<DomainEventRegistration, string>();
+  /** Per registration: the envelope from `"type"` up to the opening quote of `time`. */
   private readonly typeParts = new Map<DomainEventRegistration, Buffer>();
-  /** Shape signature (pointers and tags, as the walk met them) -> the bytes of `,"datatypes":"…"`. */
-  private readonly encodedShapes = new Map<string, Buffer>();
-  /** `datatypes` string -> its parsed entries. */
-  private readonly decodedShapes = new Map<string, TypeEntry[]>();
-  // Scratch state of one encode() call: encoding is synchronous, so one set per codec suffices.
-  private signature = '';
-  private hasBigInt = false;
+  /** Per registration: the binary-mode headers that are the same for every event of it. */
+  private readonly binaryHeaders = new Map<DomainEventRegistration, readonly Header[]>();
+  private readonly originHeader: string;
+  private readonly writer: DatatypesWriter;
+  private readonly reader: DatatypesReader;
+  /** The last `source` found valid: events come from a handful of sources, so most skip the check. */
+  private validSource: string;
 
   constructor(
     private readonly registry: EventRegistry,
-    origin: string,
-    source: string,
+    private readonly settings: CodecSettings,
   ) {
-    this.ownPrefix = Buffer.from(`{"specversion":"1.0","origin":${JSON.stringify(origin)},"id":`);
-    this.sourceJson = JSON.stringify(source);
+    this.ownPrefix = Buffer.from(`{"specversion":"${SPEC_VERSION}","origin":${JSON.stringify(settings.origin)},"id":`);
+    this.sourceJson = JSON.stringify(settings.source);
+    this.prefixDot = `${settings.subjectPrefix}.`;
+    this.maxMessageBytes = settings.maxMessageBytes;
+    this.originHeader = encodeHeaderValue(settings.origin);
+    this.validSource = settings.source;
+    this.writer = new DatatypesWriter(registry);
+    this.reader = new DatatypesReader(registry);
   }
 
   /**
-   * The JSON bytes of one event. What is the same for every event (the attributes but id, time and
-   * data) is encoded once; per event only id, time and data are. Throws EncodeError for data the
-   * receiving side could not rebuild.
+   * The structured-mode JSON bytes of one event. What is the same for every event (the attributes
+   * but id, time and data) is encoded once; per event only id, time and data are. Throws
+   * EncodeError for data the receiving side could not rebuild, or a message over maxMessageBytes.
    */
   encode(event: object, registration: DomainEventRegistration, id: string, time: string): Uint8Array {
-    this.signature = '';
-    this.hasBigInt = false;
-    this.walkObject(event, '', registration.name);
-    const data = JSON.stringify(event, this.hasBigInt ? bigintReplacer : undefined);
-    const types = this.signature === '' ? NO_BYTES : (this.encodedShapes.get(this.signature) ?? this.encodeShape(this.signature));
+    const shape = this.writer.shapeOf(event, registration.name);
+    const data = JSON.stringify(event, this.writer.hasBigInt ? bigintReplacer : undefined);
+    const types = shape === undefined ? NO_BYTES : shape.structured;
     const typePart = this.typeParts.get(registration) ?? this.encodeTypePart(registration);
     const idJson = JSON.stringify(id);
     const idLength = Buffer.byteLength(idJson);
     const dataLength = Buffer.byteLength(data);
     const prefix = this.ownPrefix;
-    const out = Buffer.allocUnsafe(prefix.length + idLength + typePart.length + time.length + TIME_END.length + types.length + DATA.length + dataLength + 1);
+    const size = prefix.length + idLength + typePart.length + time.length + TIME_END.length + types.length + DATA.length + dataLength + 1;
+    this.checkSize(size, registration, id);
+    const out = Buffer.allocUnsafe(size);
     let at = prefix.copy(out, 0);
     at += out.write(idJson, at, idLength, 'utf8');
     at += typePart.copy(out, at);
@@ -126,62 +123,136 @@ export class EventCodec {
     return out;
   }
 
-  /** True when the message was encoded by this codec's instance (its own broadcast coming back). */
-  isOwn(data: Uint8Array): boolean {
-    const prefix = this.ownPrefix;
-    if (data.length < prefix.length) return false;
-    for (let i = prefix.length - 1; i >= 0; i--) {
-      if (data[i] !== prefix[i]) return false;
-    }
-    return true;
+  /** The event in binary mode: `ce-` headers (percent-encoded values) and the JSON data as the body. */
+  encodeBinary(event: object, registration: DomainEventRegistration, id: string, time: string): BinaryMessage {
+    const shape = this.writer.shapeOf(event, registration.name);
+    const body = Buffer.from(JSON.stringify(event, this.writer.hasBigInt ? bigintReplacer : undefined));
+    const headers = [...(this.binaryHeaders.get(registration) ?? this.encodeBinaryHeaders(registration)), header('id', encodeHeaderValue(id)), header('time', time)];
+    if (shape !== undefined) headers.push(shape.header);
+    let size = body.length;
+    for (const [name, [value]] of headers) size += name.length + value.length + 4; // "name: value\r\n"
+    this.checkSize(size, registration, id);
+    return { body, headers };
   }
 
-  /** Rebuilds an event from its JSON text. Throws DecodeError for anything that is not a registered event. */
-  decode(data: Uint8Array | string): DecodedEvent {
-    let envelope: Record<string, unknown>;
-    try {
-      envelope = JSON.parse(typeof data === 'string' ? data : decoder.decode(data));
-    } catch (error) {
-      throw new DecodeError(`malformed JSON: ${(error as Error).message}`);
+  /** True when the message was encoded by this codec's instance (its own broadcast coming back). */
+  isOwn(data: Uint8Array, headers: MessageHeaders | undefined): boolean {
+    const prefix = this.ownPrefix;
+    if (data.length >= prefix.length) {
+      let i = prefix.length - 1;
+      while (i >= 0 && data[i] === prefix[i]) i--;
+      if (i < 0) return true;
     }
-    if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
-      throw new DecodeError('the body is not a JSON object');
+    return headers !== undefined && headerValue(headers, 'ce-origin') === this.originHeader;
+  }
+
+  /**
+   * Rebuilds an event from a message: structured (the envelope in the body) or binary (`ce-`
+   * headers). Throws DecodeError for anything that is not a valid CloudEvent of a registered type
+   * on its own type's subject.
+   */
+  decode(subject: string, data: Uint8Array | string, headers?: MessageHeaders): DecodedEvent {
+    if (data.length > this.maxMessageBytes) {
+      throw new DecodeError('too-large', `the message is ${data.length} bytes; at most ${this.maxMessageBytes} are accepted (maxMessageBytes)`);
     }
-    const { type, id } = envelope;
-    if (typeof type !== 'string' || type === '') throw new DecodeError('the CloudEvents "type" attribute is missing');
-    if (typeof id !== 'string' || id === '') throw new DecodeError(`"${type}": the CloudEvents "id" attribute is missing`);
+    const binary = headers === undefined ? undefined : binaryAttributes(headers);
+    let attributes: Record<string, unknown>;
+    if (binary) attributes = binary;
+    else {
+      const envelope = parseWireJson(typeof data === 'string' ? data : utf8(data, 'the body'), 'the body');
+      if (!isJsonObject(envelope)) throw new DecodeError('malformed', 'the body is not a JSON object');
+      attributes = envelope;
+    }
+    const { type, id, source, time, origin } = attributes;
+    if (typeof type !== 'string' || type === '') throw new DecodeError('attribute', `the CloudEvents "type" attribute is missing${binary ? ' (binary mode: no ce-type header)' : ''}`);
     const registration = this.registry.eventByName(type);
-    if (!registration) throw new DecodeError(`"${type}" is not a registered @DomainEvent type`);
+    if (!registration) throw new DecodeError('unknown-type', `${quoted(type)} is not a registered @DomainEvent type`);
+    const key = this.keyOf(subject, registration, id);
+    this.checkAttributes(attributes, type, id);
 
-    const payload = envelope.data ?? {};
-    if (typeof payload !== 'object' || Array.isArray(payload)) {
-      throw new DecodeError(`"${type}" ${id}: "data" must be a JSON object`);
+    const payload = binary ? this.binaryData(data, type, id) : this.structuredData(attributes, type, id);
+    if (payload === undefined || payload === null) {
+      throw this.fail('data', type, id, '"data" is missing; an event\'s data is a JSON object ({} for an event without fields)');
     }
-    const event = instantiate(registration.type.prototype, payload as Record<string, unknown>);
-    if (envelope.datatypes !== undefined) this.applyTypes(event, envelope.datatypes, type, id);
-
-    const { source, time, origin } = envelope;
+    if (!isJsonObject(payload)) throw this.fail('data', type, id, '"data" must be a JSON object');
+    const event = instantiate(registration.type.prototype, payload);
+    if (attributes.datatypes !== undefined) this.reader.apply(event, attributes.datatypes, type, id as string);
     return {
       event,
-      id,
+      id: id as string,
       type,
-      source: typeof source === 'string' ? source : '',
-      time: typeof time === 'string' ? time : undefined,
+      source: source as string,
+      time: time as string | undefined,
       origin: typeof origin === 'string' ? origin : undefined,
+      key,
+      attributes,
     };
   }
 
-  private tag(pointer: string, tag: string): void {
-    this.signature += `${pointer}\u0000${tag}\u0001`;
+  private checkSize(size: number, registration: DomainEventRegistration, id: string): void {
+    if (size <= this.maxMessageBytes) return;
+    throw new EncodeError(
+      `${registration.name} ${id}: the encoded event is ${size} bytes, more than maxMessageBytes (${this.maxMessageBytes}); ` +
+        'send less data, or raise EVENT_BUS_MAX_MESSAGE_BYTES (and the server\'s max_payload)',
+    );
   }
 
-  private encodeShape(signature: string): Buffer {
-    const types: Record<string, string> = {};
-    for (const entry of signature.split('\u0001')) {
-      const [pointer, tag] = entry.split('\u0000');
-      if (tag !== undefined) types[pointer] = tag;
+  /** `<prefix>.<type>`: the subject of a registration's events without a key. */
+  subjectBase(registration: DomainEventRegistration): string {
+    let base = this.subjectBases.get(registration);
+    if (base === undefined) {
+      base = this.prefixDot + registration.name;
+      this.subjectBases.set(registration, base);
     }
-    return remember(this.encodedShapes, signature, Buffer.from(`,"datatypes":${JSON.stringify(JSON.stringify(types))}`));
+    return base;
+  }
+
+  /** The routing key from `<prefix>.<type>[.<key>]`; a subject of another type is refused (NATS permissions are per subject). */
+  private keyOf(subject: string, registration: DomainEventRegistration, id: unknown): string | undefined {
+    const base = this.subjectBase(registration);
+    if (subject === base) return undefined;
+    if (subject.length > base.length + 1 && subject.charCodeAt(base.length) === 0x2e && subject.startsWith(base)) {
+      const key = subject.slice(base.length + 1);
+      if (tokenProblem(key) === undefined) return key;
+    }
+    throw this.fail('subject', registration.name, id, `the type does not match the subject ${quoted(subject)}: events of this type come on ${base}[.<key>]`);
+  }
+
+  private checkAttributes(attributes: Record<string, unknown>, type: string, id: unknown): void {
+    const { specversion, source, time, datacontenttype } = attributes;
+    if (specversion !== SPEC_VERSION) {
+      throw this.fail('attribute', type, id, specversion === undefined ? '"specversion" is missing' : `"specversion" is ${quoted(specversion)}; only "${SPEC_VERSION}" is read`);
+    }
+    const idIssue = idProblem(id);
+    if (idIssue) throw this.fail('attribute', type, id, `"id" ${idIssue}`);
+    if (source !== this.validSource) {
+      const problem = sourceProblem(source);
+      if (problem) throw this.fail('attribute', type, id, `"source" ${problem}`);
+      this.validSource = source as string;
+    }
+    if (time !== undefined && !isTimestamp(time)) throw this.fail('attribute', type, id, `"time" ${quoted(time)} is not an RFC 3339 timestamp`);
+    if (datacontenttype !== undefined && !isJsonContentType(datacontenttype)) {
+      throw this.fail('data', type, id, `"datacontenttype" is ${quoted(datacontenttype)}; only JSON data is read`);
+    }
+  }
+
+  /** `data`, or the JSON in `data_base64` (what SDKs send for binary data). */
+  private structuredData(attributes: Record<string, unknown>, type: string, id: unknown): unknown {
+    const { data, data_base64: base64 } = attributes;
+    if (base64 === undefined) return data;
+    if (data !== undefined) throw this.fail('data', type, id, 'has both "data" and "data_base64"');
+    if (typeof base64 !== 'string' || !BASE64.test(base64)) throw this.fail('malformed', type, id, '"data_base64" is not base64');
+    return parseWireJson(utf8(Buffer.from(base64, 'base64'), '"data_base64"'), `${messageLabel(type, id)}: "data_base64"`);
+  }
+
+  /** The body of a binary-mode message: the JSON data, none when empty. */
+  private binaryData(body: Uint8Array | string, type: string, id: unknown): unknown {
+    if (body.length === 0) return undefined;
+    return parseWireJson(typeof body === 'string' ? body : utf8(body, 'the body'), `${messageLabel(type, id)}: the body`);
+  }
+
+  private fail(reason: DecodeFailure, type: string, id: unknown, why: string): DecodeError {
+    return new DecodeError(reason, `${messageLabel(type, id)}: ${why}`);
   }
 
   private encodeTypePart(registration: DomainEventRegistration): Buffer {
@@ -190,109 +261,15 @@ export class EventCodec {
     return part;
   }
 
-  private decodeShape(datatypes: unknown, fail: (why: string) => DecodeError): TypeEntry[] {
-    let types: unknown;
-    try {
-      types = typeof datatypes === 'string' ? JSON.parse(datatypes) : undefined;
-    } catch {
-      // reported below
-    }
-    if (typeof types !== 'object' || types === null || Array.isArray(types)) throw fail('"datatypes" must be a string holding a JSON object');
-    const entries: TypeEntry[] = [];
-    for (const pointer in types) {
-      const tag = (types as Record<string, unknown>)[pointer];
-      if (typeof tag !== 'string' || !pointer.startsWith('/')) throw fail(`datatypes ${JSON.stringify(pointer)}: expected "/pointer": "tag"`);
-      const path = pointer.slice(1).split('/').map(unescapePointerToken);
-      if (path.some((token) => UNSAFE_KEYS.has(token))) throw fail(`datatypes ${JSON.stringify(pointer)}: refers to a forbidden key`);
-      entries.push({ pointer, path, tag });
-    }
-    return remember(this.decodedShapes, datatypes as string, entries);
-  }
-
-  private walkObject(node: object, pointer: string, where: string): void {
-    const record = node as Record<string, unknown>;
-    for (const key in record) {
-      const value = record[key];
-      if (value === undefined) this.tag(`${pointer}/${escapePointerToken(key)}`, 'undefined');
-      else if (typeof value === 'object' || typeof value === 'bigint') {
-        this.visit(value, `${pointer}/${escapePointerToken(key)}`, where);
-      }
-    }
-  }
-
-  private visit(value: object | bigint | null, pointer: string, where: string): void {
-    if (value === null) return;
-    if (typeof value === 'bigint') {
-      this.hasBigInt = true;
-      this.tag(pointer, 'bigint');
-      return;
-    }
-    if (value instanceof Date) {
-      this.tag(pointer, 'Date');
-      return;
-    }
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const item = value[i];
-        if (item === undefined) this.tag(`${pointer}/${i}`, 'undefined');
-        else if (typeof item === 'object' || typeof item === 'bigint') this.visit(item, `${pointer}/${i}`, where);
-      }
-      return;
-    }
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
-      const type = proto.constructor;
-      const registration = type && this.registry.valueObjectByType(type);
-      if (!registration) {
-        throw new EncodeError(
-          `${where} at "${pointer}": ${type?.name ?? 'an object'} is not a registered value object; ` +
-            'decorate its class with @ValueObject() or use plain objects and arrays',
-        );
-      }
-      this.tag(pointer, registration.name);
-    }
-    this.walkObject(value, pointer, where);
-  }
-
-  private applyTypes(event: Record<string, unknown>, datatypes: unknown, type: string, id: string): void {
-    const entries =
-      (typeof datatypes === 'string' && this.decodedShapes.get(datatypes)) || this.decodeShape(datatypes, (why) => new DecodeError(`"${type}" ${id}: ${why}`));
-    for (const entry of entries) {
-      const { path, tag } = entry;
-      let parent: Record<string, unknown> = event;
-      const last = path.length - 1;
-      for (let i = 0; i < last; i++) {
-        const value = Object.hasOwn(parent, path[i]) ? parent[path[i]] : undefined;
-        if (typeof value !== 'object' || value === null) throw entryError(type, id, entry, 'passes through a value that is not an object');
-        parent = value as Record<string, unknown>;
-      }
-      const key = path[last];
-      if (tag === 'undefined') parent[key] = undefined;
-      else if (!Object.hasOwn(parent, key)) throw entryError(type, id, entry, 'refers to a missing field');
-      else {
-        const revived = this.revive(tag, parent[key]);
-        if (typeof revived === 'string') throw entryError(type, id, entry, revived);
-        parent[key] = revived;
-      }
-    }
-  }
-
-  /** The value a tag stands for, or why the JSON value cannot be it (a string). */
-  private revive(tag: string, value: unknown): unknown {
-    switch (tag) {
-      case 'Date': {
-        if (value === null) return new Date(NaN); // an Invalid Date is sent as null
-        const date = new Date(value as string);
-        return typeof value !== 'string' || Number.isNaN(date.getTime()) ? 'is not a valid date' : date;
-      }
-      case 'bigint':
-        return typeof value !== 'string' || !/^-?\d+$/.test(value) ? 'is not an integer string' : BigInt(value);
-      default: {
-        const registration = this.registry.valueObjectByName(tag);
-        if (!registration) return `"${tag}" is not a registered @ValueObject`;
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not a JSON object';
-        return instantiate(registration.type.prototype, value as Record<string, unknown>);
-      }
-    }
+  private encodeBinaryHeaders(registration: DomainEventRegistration): readonly Header[] {
+    const headers = [
+      SPEC_VERSION_HEADER,
+      header('origin', this.originHeader),
+      header('type', encodeHeaderValue(registration.name)),
+      header('source', encodeHeaderValue(this.settings.source)),
+      CONTENT_TYPE_HEADER,
+    ];
+    this.binaryHeaders.set(registration, headers);
+    return headers;
   }
 }

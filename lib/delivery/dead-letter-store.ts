@@ -1,3 +1,5 @@
+import { printable } from '../printable.js';
+
 /** A dead-lettered event: what failed, where, and why. */
 export interface DeadLetter {
   /** Where the transport keeps the letter (a stream sequence, an entry id): opaque, for paging and replay. */
@@ -39,14 +41,14 @@ export interface DeadLetterStore {
   count(): Promise<number>;
 }
 
-/** A wire or error text made safe for a dead letter and a log line: one line, cut. */
-export const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 1024);
+/** A wire or error text made safe for a dead letter's header or field (and the log lines that show it): printable, cut. */
+export const deadLetterText = (text: string): string => printable(text, 1_024);
 
 /** The CloudEvents type of a body, for the dead-letter listing; empty when the body is not one. */
 export function eventTypeOf(data: Uint8Array): string {
   try {
     const type = JSON.parse(new TextDecoder().decode(data))?.type;
-    return typeof type === 'string' ? oneLine(type) : '';
+    return typeof type === 'string' ? deadLetterText(type) : '';
   } catch {
     return '';
   }

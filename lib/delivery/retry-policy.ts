@@ -1,4 +1,4 @@
-import { DecodeError } from '../codec/event-codec.js';
+import { DecodeError } from '../codec/codec-errors.js';
 import { asInteger, integerAtLeast, integerSetting, pick, type Env } from '../config/settings.js';
 import type { DeliveryOptions } from './delivery-options.js';
 

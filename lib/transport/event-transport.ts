@@ -1,5 +1,8 @@
 import type { DeadLetterStore } from '../delivery/dead-letter-store.js';
 import type { DeliveryOptions } from '../delivery/delivery-options.js';
+import type { MessageHeaders } from '../message-headers.js';
+
+export type { MessageHeaders } from '../message-headers.js';
 
 /** An event handed over without encoding (memory transport with the codec off). */
 export interface LocalEnvelope {
@@ -9,16 +12,24 @@ export interface LocalEnvelope {
   readonly source: string;
   readonly time: string;
   readonly origin: string;
+  readonly key: string | undefined;
 }
 
 /** Encoded CloudEvents JSON off the wire, or a LocalEnvelope from an in-process publisher. */
 export type TransportPayload = Uint8Array | LocalEnvelope;
 
 /**
- * Handles one message. Returns undefined when it is done, or a promise that settles when it is;
- * a rejection means it failed (a durable transport retries or dead-letters it).
+ * Handles one message, with its headers when it has any (binary-mode CloudEvents keep their
+ * attributes there; pass the broker's own headers object, or undefined: no copy per message).
+ * Returns undefined when it is done, or a promise that settles when it is; a rejection means it
+ * failed (a durable transport retries or dead-letters it).
  */
-export type TransportMessageHandler = (subject: string, payload: TransportPayload, attempt: number) => Promise<unknown> | undefined;
+export type TransportMessageHandler = (
+  subject: string,
+  payload: TransportPayload,
+  attempt: number,
+  headers: MessageHeaders | undefined,
+) => Promise<unknown> | undefined;
 
 export interface TransportSubscription {
   unsubscribe(): void;
@@ -44,14 +55,17 @@ export interface EventTransport {
   readonly encodes: boolean;
   /** True when a failed message is delivered again (so the bus remembers which handlers already ran). */
   readonly redelivers: boolean;
+  /** True when publish() carries headers to subscribers: binary-mode CloudEvents need it. */
+  readonly carriesHeaders?: boolean;
   /** Where a durable transport keeps what failed on every attempt; every transport that redelivers has one. */
   readonly deadLetters?: DeadLetterStore;
   connect(): Promise<void>;
   /**
-   * Hands the message to the broker. Throws when the transport is closed. A durable transport
-   * returns a promise that settles once the broker stored the message (rejecting if it did not).
+   * Hands the message, and its headers if any, to the broker. Throws when the transport is closed.
+   * A durable transport returns a promise that settles once the broker stored the message
+   * (rejecting if it did not).
    */
-  publish(subject: string, payload: Uint8Array | LocalEnvelope, id: string): Promise<unknown> | void;
+  publish(subject: string, payload: Uint8Array | LocalEnvelope, id: string, headers?: MessageHeaders): Promise<unknown> | void;
   /** Subscribes to a subject or wildcard pattern; with a queue, as a member of that queue group. */
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription;
   /** Resolves once the broker has processed every subscription and publish made so far. */

@@ -9,6 +9,7 @@ import { eventually } from '../support/instances.js';
 import { NatsCluster } from '../support/nats-cluster.js';
 import type { NatsServer } from '../support/nats-server.js';
 import { ids, idsOf as seenIds, recordsOf as seen, sorted } from '../support/records.js';
+import { orderPlaced, sdkOrders, toNatsHeaders } from '../support/cloudevents.js';
 
 describe('JetStream: durable at-least-once delivery (instances as separate processes)', () => {
   let cluster: NatsCluster;
@@ -134,9 +135,60 @@ describe('JetStream: durable at-least-once delivery (instances as separate proce
       return list;
     });
     // One dead letter per consumer that got it (each group, and this instance's own), each after one attempt.
-    expect(letters.every((l) => l.id === 'junk-1' && l.attempts === 1 && l.error.startsWith('DecodeError: malformed JSON'))).toBe(true);
+    expect(letters.every((l) => l.id === 'junk-1' && l.attempts === 1 && l.error.startsWith('DecodeError: the body is malformed JSON'))).toBe(true);
     expect(letters.map((l) => l.group)).toEqual(expect.arrayContaining(['billing', 'audit']));
     expect((await a.status()).stats.decodeErrors).toBe(letters.length);
+  });
+
+  it('dead-letters at once, with their ids and in one clean log line, forged types and broken binary messages', async () => {
+    const a = await start('a', { FIXTURE_LOG: 'true', NO_COLOR: '1' });
+    const raw = await connect({ servers: server.url });
+    try {
+      const js = jetstream(raw);
+      const forged = '{"specversion":"1.0","id":"f1","source":"/mallory","type":"GameTick","data":{"tickId":"evil-forged","at":"2026-11-24T10:00:00Z"},"datatypes":"{\\"/at\\":\\"Date\\"}"}';
+      await js.publish('events.domain.OrderPlaced', forged, { msgID: 'forged-1' });
+      await js.publish('events.domain.OrderPlaced', orderPlaced('evil-injected', { type: 'OrderPlaced\n[Nest] 1  - FORGED \u001b[31mred' }), { msgID: 'injected-1' });
+      // Binary mode without a source, published without Nats-Msg-Id: its dead letter still has its id.
+      raw.publish('events.domain.OrderPlaced', '{"orderId":"evil-binary","total":42}', {
+        headers: toNatsHeaders({ 'ce-specversion': '1.0', 'ce-id': 'broken-binary-1', 'ce-type': 'OrderPlaced' }),
+      });
+      await raw.flush();
+      const letters = await eventually(async () => {
+        const list = (await a.send({ cmd: 'deadLetters' })) as DeadLetter[];
+        for (const id of ['forged-1', 'injected-1', 'broken-binary-1']) expect(list.filter((l) => l.id === id).length).toBeGreaterThan(0);
+        return list;
+      });
+      expect(letters.every((l) => l.attempts === 1 && l.error.startsWith('DecodeError'))).toBe(true);
+      expect(letters.find((l) => l.id === 'forged-1')!.error).toContain('does not match the subject');
+      expect(letters.find((l) => l.id === 'broken-binary-1')).toMatchObject({ type: 'OrderPlaced', subject: 'events.domain.OrderPlaced' });
+      expect((await a.records()).filter((r) => r.eventId.startsWith('evil'))).toEqual([]);
+      const output = a.output();
+      expect(output).not.toContain('\u001b');
+      expect(output.split('\n').filter((line) => line.startsWith('[Nest] 1  - FORGED'))).toEqual([]);
+      expect(output).not.toContain('will be redelivered');
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('handles binary-mode CloudEvents and the CloudEvents SDK\'s events in a group, and acks them', async () => {
+    const a = await start('a');
+    const raw = await connect({ servers: server.url });
+    try {
+      const js = jetstream(raw);
+      const binary = { 'ce-specversion': '1.0', 'ce-id': 'jsbin-1', 'ce-type': 'OrderPlaced', 'ce-source': '/billing-go', 'ce-datacontenttype': 'application/json' };
+      await js.publish('events.domain.OrderPlaced', '{"orderId":"jsbin-0","total":42}', { headers: toNatsHeaders(binary), msgID: 'jsbin-1' });
+      for (const { headers, body } of sdkOrders('sdk')) await js.publish('events.domain.OrderPlaced', body, { headers: toNatsHeaders(headers) });
+      await eventually(() => {
+        const billed = seen(fileRecords('a'), 'group:billing', 'jsbin').concat(seen(fileRecords('a'), 'group:billing', 'sdk'));
+        expect(billed.map((r) => r.eventId).sort()).toEqual(['jsbin-0', 'sdk-base64', 'sdk-base64-binary', 'sdk-json', 'sdk-json-binary']);
+        expect(billed.every((r) => r.intact)).toBe(true);
+      });
+      expect(await a.send({ cmd: 'deadLetters' })).toEqual([]);
+      expect((await a.status()).stats.decodeErrors).toBe(0);
+    } finally {
+      await raw.close();
+    }
   });
 
   it('stores and handles once an event published twice with the same id', async () => {

@@ -17,6 +17,8 @@ export type InstanceCommand =
   | { cmd: 'unsubscribe'; name: string }
   | { cmd: 'records' }
   | { cmd: 'status' }
+  /** The heap in use after a full garbage collection, in bytes. */
+  | { cmd: 'heap' }
   /** Whether anything reached Object.prototype in this process. */
   | { cmd: 'polluted' }
   /** Makes the "poison" handler succeed from now on. */

@@ -60,13 +60,18 @@ export class ChildProcessInstance extends BaseInstance {
   private nextSeq = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private stderr = '';
+  private logged = '';
 
   private constructor(
     name: string,
     readonly child: ChildProcess,
   ) {
     super(name);
-    child.stderr?.on('data', (chunk) => (this.stderr += chunk));
+    child.stderr?.on('data', (chunk) => {
+      this.stderr += chunk;
+      this.log(chunk);
+    });
+    child.stdout?.on('data', (chunk) => this.log(chunk));
     child.on('message', ({ seq, reply }: { seq: number; reply: InstanceReply }) => {
       const waiter = this.pending.get(seq);
       if (!waiter) return;
@@ -82,7 +87,7 @@ export class ChildProcessInstance extends BaseInstance {
 
   /** Forks the instance and resolves once it reports its bus ready; rejects with its stderr when it exits instead. */
   static start(name: string, env: Record<string, string>): Promise<ChildProcessInstance> {
-    const child = fork(INSTANCE_MAIN, [], { env: { ...process.env, ...env }, stdio: ['ignore', process.env.DEBUG_INSTANCES ? 'inherit' : 'ignore', 'pipe', 'ipc'] });
+    const child = fork(INSTANCE_MAIN, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     const instance = new ChildProcessInstance(name, child);
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`${name} exited with ${code} before it was ready: ${instance.stderr}`));
@@ -102,6 +107,16 @@ export class ChildProcessInstance extends BaseInstance {
     child.stderr?.on('data', (chunk) => (stderr += chunk));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     return { code, stderr };
+  }
+
+  /** What the process wrote to stdout and stderr so far (its last 4 MB). */
+  output(): string {
+    return this.logged;
+  }
+
+  private log(chunk: Buffer): void {
+    if (process.env.DEBUG_INSTANCES) process.stdout.write(chunk);
+    this.logged = (this.logged + chunk.toString()).slice(-4_000_000);
   }
 
   send(command: InstanceCommand): Promise<unknown> {

@@ -1,4 +1,4 @@
-import { DecodeError, TransportClosedError, type DeadLetter, type DeadLetterStore, type DeliveryOptions, type EventTransport, type TransportPayload } from '../../lib/index.js';
+import { DecodeError, TransportClosedError, type DeadLetter, type DeadLetterStore, type DeliveryOptions, type EventTransport, type MessageHeaders, type TransportPayload } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 
 /** A transport under test: connected instances sharing one broker, as application instances would. */
@@ -33,7 +33,7 @@ class Inbox {
 
 function message(transport: EventTransport, n: number) {
   const body = { n };
-  return transport.encodes ? encoder.encode(JSON.stringify(body)) : { event: body, id: `m${n}`, type: 'T', source: '/s', time: '', origin: 'o' };
+  return transport.encodes ? encoder.encode(JSON.stringify(body)) : { event: body, id: `m${n}`, type: 'T', source: '/s', time: '', origin: 'o', key: undefined };
 }
 
 function publishAll(transport: EventTransport, subject: string, numbers: number[]): Promise<unknown> {
@@ -176,6 +176,22 @@ export function describeTransportConformance(name: string, target: () => Conform
       expect(events).toEqual(['a:started', 'a:finished', 'a:closed']);
     });
 
+    it('hands a message\'s headers to the handler as they were published, on a transport that carries them', async () => {
+      const [a, b] = transports;
+      if (!a.carriesHeaders) return;
+      const received: Array<[string, string[]][]> = [];
+      const handler = (_subject: string, _payload: TransportPayload, _attempt: number, headers: MessageHeaders | undefined) => {
+        received.push([...(headers ?? [])].map(([name, values]) => [name, [...values]]));
+        return undefined;
+      };
+      b.subscribe(subject('h'), undefined, handler, DELIVERY);
+      await flushAll();
+      const headers: MessageHeaders = [['ce-type', ['Moved']], ['ce-id', ['a%20b']]];
+      await a.publish(subject('h'), message(a, 1), 'h-1', headers);
+      await eventually(() => expect(received).toHaveLength(1));
+      expect(received[0]).toEqual(expect.arrayContaining([['ce-type', ['Moved']], ['ce-id', ['a%20b']]]));
+    });
+
     it('refuses to publish once closed', async () => {
       const [a] = transports;
       await a.close();
@@ -289,7 +305,7 @@ function describeDurableCases(fixture: () => DurableFixture): void {
       const { transports, subject } = fixture();
       const [a, b] = transports;
       const calls: Call[] = [];
-      a.subscribe(subject('undecodable'), 'decoding', (s, payload, attempt) => (calls.push({ n: numberOf(payload), attempt }), Promise.reject(new DecodeError('not an event'))), durable(5));
+      a.subscribe(subject('undecodable'), 'decoding', (s, payload, attempt) => (calls.push({ n: numberOf(payload), attempt }), Promise.reject(new DecodeError('malformed', 'not an event'))), durable(5));
       await a.flush();
       await publishAll(b, subject('undecodable'), [3]);
       const [letter] = await eventually(async () => {

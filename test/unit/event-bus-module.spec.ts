@@ -25,6 +25,9 @@ class ModuleSpecEvent {
 
 class NotADomainEvent {}
 
+@DomainEvent('ModuleSpecOther')
+class ModuleSpecOther {}
+
 const calls: string[] = [];
 
 @Injectable()
@@ -136,6 +139,71 @@ describe('EventBusModule', () => {
     } finally {
       await Promise.all([receiver.close(), sender.close()]);
     }
+  });
+
+  it('rejects a publish whose id or subject would not survive the wire, saying what to change', async () => {
+    app = await boot([EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })]);
+    const bus = app.get(DomainEventBus);
+    await expect(bus.publish(new ModuleSpecEvent(7), { id: '' })).rejects.toThrow(
+      'ModuleSpecEvent: publish option id "" is empty: pass a non-empty id of at most 256 characters without control characters, or none for a generated one',
+    );
+    await expect(bus.publish(new ModuleSpecEvent(7), { id: 'x'.repeat(257) })).rejects.toThrow('is 257 characters long; at most 256 are allowed');
+    await expect(bus.publish(new ModuleSpecEvent(7), { key: 'k'.repeat(5_000) })).rejects.toThrow(/the subject "events\.domain\.ModuleSpecEvent\.k+…" is 5030 bytes; a NATS subject may be at most 3584 bytes/);
+    expect(() => bus.subscribe(ModuleSpecEvent, () => undefined, { key: 'k'.repeat(5_000) })).toThrow(/at most 3584 bytes.*use a shorter key/);
+    expect(() => bus.subscribe(ModuleSpecEvent, () => undefined, { group: 'g'.repeat(129) })).toThrow(/group "g+" must be at most 128 characters/);
+    await settle();
+    expect(calls).toEqual([]);
+    expect(bus.status().stats.publishErrors).toBe(3);
+  });
+
+  it('runs the codec in memory as on the wire: a type forged on another type\'s subject is refused and counted', async () => {
+    const broker = new MemoryBroker();
+    app = await boot([EventBusModule.forRoot({ memory: { broker, codec: true } })]);
+    const forged = { specversion: '1.0', id: 'f-1', source: '/mallory', type: ModuleSpecOther.name, data: { n: 66 } };
+    broker.publish('events.domain.ModuleSpecEvent', new TextEncoder().encode(JSON.stringify(forged)), undefined, {});
+    broker.publish('events.domain.ModuleSpecEvent', new TextEncoder().encode(JSON.stringify({ ...forged, type: 'ModuleSpecEvent', id: 'ok-1', data: { n: 67 } })), undefined, {});
+    await broker.idle();
+    expect(calls).toEqual(['on:67:false', 'cqrs:67']);
+    expect(app.get(DomainEventBus).status().stats.decodeErrors).toBe(1);
+  });
+
+  it('publishes and reads binary-mode CloudEvents in memory through the codec', async () => {
+    const broker = new MemoryBroker();
+    const options = { memory: { broker, codec: true }, cloudEvents: { mode: 'binary' as const } };
+    app = await boot([EventBusModule.forRoot({ ...options, instanceId: 'binary-a' })]);
+    const other = await boot([EventBusModule.forRoot({ ...options, instanceId: 'binary-b' })]);
+    try {
+      await app.get(DomainEventBus).publish(new ModuleSpecEvent(8));
+      await broker.idle();
+      expect(calls.sort()).toEqual(['cqrs:8', 'cqrs:8', 'on:8:false', 'on:8:true']);
+      expect(other.get(DomainEventBus).status().stats).toMatchObject({ received: 1, decodeErrors: 0 });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('fails at startup for binary mode on a transport that carries no headers, naming the option', async () => {
+    class HeaderlessTransport extends MemoryTransport {
+      override readonly carriesHeaders = false;
+    }
+    @Module({ imports: [EventBusModule.forRoot({ transport: new HeaderlessTransport(new MemoryBroker(), true), cloudEvents: { mode: 'binary' } })] })
+    class HeaderlessModule {}
+    await expect(NestFactory.createApplicationContext(HeaderlessModule, { logger: false, abortOnError: false })).rejects.toThrow(
+      'option cloudEvents.mode or environment variable EVENT_BUS_CLOUDEVENTS_MODE: binary mode needs a transport that carries headers; memory does not',
+    );
+  });
+
+  it('fails at startup for a handler whose subject is too long for NATS', async () => {
+    @Injectable()
+    class LongKey {
+      @OnDomainEvent(ModuleSpecEvent, { key: 'k'.repeat(4_000) })
+      on() {}
+    }
+    @Module({ imports: [EventBusModule.forRoot({ memory: { broker: new MemoryBroker() } })], providers: [LongKey] })
+    class LongKeyModule {}
+    await expect(NestFactory.createApplicationContext(LongKeyModule, { logger: false, abortOnError: false })).rejects.toThrow(
+      /LongKey\.on: the subject "events\.domain\.ModuleSpecEvent\.k+…" is 4030 bytes/,
+    );
   });
 
   it('fails at startup for a handler of an unregistered name', async () => {

@@ -13,6 +13,7 @@ describe('EventRegistry', () => {
     ['Order\tPlaced', 'must not contain'],
     ['Order\u0001', 'must not contain'],
     ['$SYS', 'must not start with "$"'],
+    ['E'.repeat(129), 'must be at most 128 characters, got 129'],
   ])('refuses the wire name %j', (name, why) => {
     class Named {}
     expect(() => new EventRegistry().registerEvent(Named, name)).toThrow(EventRegistrationError);

@@ -35,6 +35,10 @@ describe('resolveEventBusOptions', () => {
       jetstream: { stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory' },
       retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
       shutdownTimeoutMs: 10_000,
+      codec: { mode: 'structured', maxMessageBytes: 1024 * 1024 },
+    });
+    expect(resolveAll({}, { EVENT_BUS_CLOUDEVENTS_MODE: 'binary', EVENT_BUS_MAX_MESSAGE_BYTES: '65536', EVENT_BUS_SOURCE: 'urn:game:eu' })).toMatchObject({
+      codec: { mode: 'binary', maxMessageBytes: 65_536 }, source: 'urn:game:eu',
     });
     expect(options.instanceId).toMatch(/^i[A-Za-z0-9_-]{12}$/);
     expect(resolveAll({}, {}).instanceId).not.toBe(options.instanceId);
@@ -61,6 +65,12 @@ describe('resolveEventBusOptions', () => {
     [{ EVENT_BUS_SUBJECT_PREFIX: 'events.*' }, 'environment variable EVENT_BUS_SUBJECT_PREFIX: token "*"'],
     [{ EVENT_BUS_SUBJECT_PREFIX: 'events..x' }, 'environment variable EVENT_BUS_SUBJECT_PREFIX: token "" must not be empty'],
     [{ EVENT_BUS_INSTANCE_ID: 'pod.1' }, 'environment variable EVENT_BUS_INSTANCE_ID: must not contain'],
+    [{ EVENT_BUS_INSTANCE_ID: 'p'.repeat(129) }, 'environment variable EVENT_BUS_INSTANCE_ID: must be at most 128 characters, got 129'],
+    [{ EVENT_BUS_SUBJECT_PREFIX: 'p'.repeat(257) }, 'environment variable EVENT_BUS_SUBJECT_PREFIX: must be at most 256 characters, got 257'],
+    [{ EVENT_BUS_SOURCE: 'billing service' }, 'environment variable EVENT_BUS_SOURCE: must be a URI-reference (RFC 3986), such as /billing or urn:billing:eu (no spaces; percent-encode other characters); got "billing service"'],
+    [{ EVENT_BUS_SOURCE: 'a:b:c d' }, 'environment variable EVENT_BUS_SOURCE: must be a URI-reference'],
+    [{ EVENT_BUS_CLOUDEVENTS_MODE: 'batch' }, 'environment variable EVENT_BUS_CLOUDEVENTS_MODE: expected "structured", "binary", got "batch"'],
+    [{ EVENT_BUS_MAX_MESSAGE_BYTES: '100' }, 'environment variable EVENT_BUS_MAX_MESSAGE_BYTES: expected an integer >= 1024, got 100'],
     [{ EVENT_BUS_MEMORY_CODEC: 'maybe' }, 'environment variable EVENT_BUS_MEMORY_CODEC: expected true or false, got "maybe"'],
     [{ NATS_URL: 'http://host:80' }, 'environment variable NATS_URL: "http://host:80" is not a NATS server URL'],
     [{ NATS_URL: 'nats://' }, 'environment variable NATS_URL: "nats://" is not a NATS server URL'],
@@ -89,6 +99,9 @@ describe('resolveEventBusOptions', () => {
     expect(() => resolveAll({ nats: { servers: 'ftp://x' } }, {})).toThrow('option nats.servers: "ftp://x" is not a NATS server URL');
     expect(() => resolveAll({ nats: { tls: { keyFile: file } } }, {})).toThrow('option nats.tls.certFile or environment variable NATS_TLS_CERT_FILE: a client certificate needs both');
     expect(() => resolveAll({ retry: { attempts: 1.5 } }, {})).toThrow('option retry.attempts: expected an integer >= 1, got 1.5');
+    expect(() => resolveAll({ source: 'billing service' }, {})).toThrow('option source: must be a URI-reference');
+    expect(() => resolveAll({ source: '' }, {})).toThrow('option source: must be a URI-reference');
+    expect(() => resolveAll({ cloudEvents: { mode: 'batch' as 'binary' } }, {})).toThrow('option cloudEvents.mode: expected "structured", "binary", got "batch"');
   });
 
   it('takes TLS and credentials files that exist', () => {

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { DecodeError } from '../../lib/codec/event-codec.js';
+import { DecodeError } from '../../lib/codec/codec-errors.js';
 import { MemoryIdempotencyStore } from '../../lib/delivery/idempotency-store.js';
 import { RetryPolicy } from '../../lib/delivery/retry-policy.js';
 
@@ -25,7 +25,7 @@ describe('RetryPolicy', () => {
     expect(policy.afterFailure(1, new Error('x'), delivery)).toEqual({ action: 'retry', delayMs: 200 });
     expect(policy.afterFailure(2, new Error('x'), delivery)).toEqual({ action: 'retry', delayMs: 400 });
     expect(policy.afterFailure(3, new Error('x'), delivery)).toEqual({ action: 'dead-letter' });
-    expect(policy.afterFailure(1, new DecodeError('bad'), delivery)).toEqual({ action: 'dead-letter' });
+    expect(policy.afterFailure(1, new DecodeError('malformed', 'bad'), delivery)).toEqual({ action: 'dead-letter' });
     expect(policy.exhausted(3, delivery)).toBe(false);
     expect(policy.exhausted(4, delivery)).toBe(true);
   });

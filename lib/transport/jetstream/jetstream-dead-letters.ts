@@ -1,6 +1,6 @@
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { Match, headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { eventTypeOf, oneLine, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type DeadLetterStore } from '../../delivery/dead-letter-store.js';
+import { deadLetterText, eventTypeOf, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type DeadLetterStore } from '../../delivery/dead-letter-store.js';
 import type { ResolvedJetStreamOptions } from './jetstream-options.js';
 import { deadLetterPrefix, deadLetterStream } from './jetstream-streams.js';
 
@@ -20,6 +20,16 @@ export const Header = {
 const DEFAULT_PAGE = 1_000;
 /** How long one page may take to arrive. */
 const PAGE_TIMEOUT_MS = 5_000;
+
+/** A binary-mode CloudEvent's attribute headers (`ce-…`), kept with its dead letter so that a replay can be decoded. */
+const isAttributeHeader = (name: string): boolean => name.length > 3 && name.slice(0, 3).toLowerCase() === 'ce-';
+
+function copyAttributeHeaders(from: MsgHdrs | undefined, to: MsgHdrs): void {
+  for (const [name, values] of from ?? []) if (isAttributeHeader(name)) for (const value of values) to.append(name, value);
+}
+
+/** The CloudEvents type of a message, for the dead-letter listing (binary mode: its `ce-type` header); empty when it is not one. */
+const typeOf = (m: JsMsg): string => m.headers?.get('ce-type', Match.IgnoreCase) || eventTypeOf(m.data);
 
 /**
  * Dead letters in `<stream>_DLQ`: each on `dlq.<prefix>.dead.<scope>` with the original subject,
@@ -54,14 +64,15 @@ export class JetStreamDeadLetters implements DeadLetterStore {
   /** @internal Stores a message that failed for good, with why; rejects when it could not be stored (the caller redelivers it then). */
   async store(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error): Promise<string> {
     const h: MsgHdrs = natsHeaders();
-    const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || '';
+    const id = m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || m.headers?.get('ce-id', Match.IgnoreCase) || '';
+    copyAttributeHeaders(m.headers, h);
     h.set(Header.Subject, subject);
     h.set(Header.Scope, scope);
     h.set(Header.Consumer, consumer);
     h.set(Header.Attempts, String(attempts));
-    h.set(Header.Error, oneLine(`${error.name}: ${error.message}`));
-    h.set(Header.EventId, id);
-    h.set(Header.Type, eventTypeOf(m.data));
+    h.set(Header.Error, deadLetterText(`${error.name}: ${error.message}`));
+    h.set(Header.EventId, deadLetterText(id));
+    h.set(Header.Type, deadLetterText(typeOf(m)));
     const deadSubject = this.deadSubjects.slice(0, -1) + scope;
     await this.clients().js.publish(deadSubject, m.data, { headers: h, msgID: `dead-${consumer}-${id || m.seq}-${m.info.streamSequence}` });
     return id;
@@ -100,6 +111,7 @@ export class JetStreamDeadLetters implements DeadLetterStore {
       const stored = await jsm.streams.getMessage(this.stream, { seq });
       if (!stored) continue;
       const h = natsHeaders();
+      copyAttributeHeaders(stored.header, h);
       h.set(Header.Subject, letter.subject);
       h.set(Header.EventId, letter.id);
       h.set(Header.Consumer, stored.header.get(Header.Consumer));

@@ -13,15 +13,16 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { consumerName } from '../../delivery/consumer-name.js';
-import { oneLine } from '../../delivery/dead-letter-store.js';
+import { DecodeError } from '../../codec/codec-errors.js';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
+import { printable } from '../../printable.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
-import type { TransportMessageHandler, TransportSubscription } from '../event-transport.js';
+import { type MessageHeaders, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
-import { NatsTransport } from '../nats/nats.transport.js';
+import { natsHeaders, NatsTransport } from '../nats/nats.transport.js';
 import { InFlightWork } from '../in-flight-work.js';
 import type { TransportFactory } from '../transport-context.js';
 import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
@@ -106,9 +107,9 @@ export class JetStreamTransport extends NatsTransport {
   }
 
   /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
-  override publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
+  override publish(subject: string, payload: Uint8Array, id: string, headers?: MessageHeaders): Promise<unknown> {
     this.openConnection(`publish to ${subject}`);
-    const ack = this.js.publish(subject, payload, { msgID: id });
+    const ack = this.js.publish(subject, payload, headers ? { msgID: id, headers: natsHeaders(headers) } : { msgID: id });
     this.unacked.track(ack);
     return ack;
   }
@@ -248,7 +249,7 @@ export class JetStreamTransport extends NatsTransport {
       deadLetter: (attempts, error) => this.deadLetter(m, subject, scope, consumer, attempts, error),
       keepAlive: () => m.working(),
     };
-    return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt));
+    return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt, m.headers));
   }
 
   /** Stores the event with why it failed, then terminates it; if it cannot be stored, the event is redelivered instead. */
@@ -257,12 +258,14 @@ export class JetStreamTransport extends NatsTransport {
     try {
       id = await this.deadLetters.store(m, subject, scope, consumer, attempts, error);
     } catch (storeError) {
-      this.logger.error(`could not dead-letter a message on ${subject}: ${(storeError as Error).message}; it will be redelivered`, (storeError as Error).stack);
+      this.logger.error(`could not dead-letter a message on ${printable(subject)}: ${(storeError as Error).message}; it will be redelivered`, (storeError as Error).stack);
       m.nak(this.config.retry.delayMs(attempts));
       return;
     }
-    this.logger.error(`dead-lettered ${id} on ${subject} for ${scope} after ${attempts} attempts: ${error.message}`, error.stack);
-    m.term(oneLine(error.message));
+    // A decode error's message is printable already, and its stack says nothing about the message.
+    const why = error instanceof DecodeError ? error.message : printable(error.message, 1_000);
+    this.logger.error(`dead-lettered ${printable(id)} on ${printable(subject)} for ${scope} after ${attempts} attempts: ${why}`, error instanceof DecodeError ? undefined : error.stack);
+    m.term(printable(error.message, 1_000));
   }
 }
 

@@ -1,5 +1,6 @@
+import { BoundedCache } from '../../bounded-cache.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
-import type { TransportMessageHandler, TransportPayload } from '../event-transport.js';
+import type { MessageHeaders, TransportMessageHandler, TransportPayload } from '../event-transport.js';
 
 interface MemorySubscription {
   readonly pattern: readonly string[];
@@ -14,7 +15,11 @@ interface Route {
   readonly groups: MemorySubscription[][];
 }
 
+/** Routes kept, by subject: subjects carry keys, which the application may take from its users. */
 const MAX_CACHED_SUBJECTS = 10_000;
+const MAX_CACHED_BYTES = 4 * 1024 * 1024;
+/** Per delivery queued: the subscription, subject, payload and headers. */
+const QUEUED = 4;
 const ignore = () => undefined;
 
 /**
@@ -25,8 +30,8 @@ const ignore = () => undefined;
  */
 export class MemoryBroker {
   private subscriptions: MemorySubscription[] = [];
-  private readonly routes = new Map<string, Route>();
-  private readonly pending: Array<MemorySubscription | string | TransportPayload> = [];
+  private readonly routes = new BoundedCache<string, Route>(MAX_CACHED_SUBJECTS, MAX_CACHED_BYTES);
+  private readonly pending: Array<MemorySubscription | string | TransportPayload | MessageHeaders | undefined> = [];
   private scheduled = false;
   private nextMember = 0;
   private idleWaiters: Array<() => void> = [];
@@ -42,13 +47,13 @@ export class MemoryBroker {
     };
   }
 
-  publish(subject: string, payload: TransportPayload, publisher: object): void {
+  publish(subject: string, payload: TransportPayload, headers: MessageHeaders | undefined, publisher: object): void {
     const route = this.route(subject);
     for (const subscription of route.broadcast) {
-      if (subscription.owner !== publisher) this.pending.push(subscription, subject, payload);
+      if (subscription.owner !== publisher) this.pending.push(subscription, subject, payload, headers);
     }
     for (const members of route.groups) {
-      this.pending.push(members[this.nextMember++ % members.length], subject, payload);
+      this.pending.push(members[this.nextMember++ % members.length], subject, payload, headers);
     }
     if (!this.scheduled && this.pending.length > 0) {
       this.scheduled = true;
@@ -79,11 +84,11 @@ export class MemoryBroker {
     const batch = this.pending.splice(0, this.pending.length);
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
-    for (let i = 0; i < batch.length; i += 3) {
+    for (let i = 0; i < batch.length; i += QUEUED) {
       const subscription = batch[i] as MemorySubscription;
       if (!subscription.active) continue;
       // Handlers report their own failures; one must not stop delivery to the others.
-      subscription.handler(batch[i + 1] as string, batch[i + 2] as TransportPayload, 1)?.catch(ignore);
+      subscription.handler(batch[i + 1] as string, batch[i + 2] as TransportPayload, 1, batch[i + 3] as MessageHeaders | undefined)?.catch(ignore);
     }
     if (this.pending.length > 0) setImmediate(this.deliver);
     else this.scheduled = false;
@@ -96,8 +101,10 @@ export class MemoryBroker {
     const tokens = subject.split('.');
     const broadcast: MemorySubscription[] = [];
     const groups = new Map<string, MemorySubscription[]>();
+    let matched = 0;
     for (const subscription of this.subscriptions) {
       if (!subjectMatches(subscription.pattern, tokens)) continue;
+      matched++;
       if (subscription.queue === undefined) broadcast.push(subscription);
       else {
         const members = groups.get(subscription.queue);
@@ -106,9 +113,7 @@ export class MemoryBroker {
       }
     }
     route = { broadcast, groups: [...groups.values()] };
-    if (this.routes.size >= MAX_CACHED_SUBJECTS) this.routes.clear();
-    this.routes.set(subject, route);
-    return route;
+    return this.routes.set(subject, route, 2 * subject.length + 8 * matched + 64);
   }
 }
 

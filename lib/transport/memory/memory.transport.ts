@@ -2,6 +2,7 @@ import {
   TransportClosedError,
   type EventTransport,
   type LocalEnvelope,
+  type MessageHeaders,
   type TransportMessageHandler,
   type TransportStatus,
   type TransportSubscription,
@@ -14,6 +15,7 @@ import { resolveMemoryOptions, type MemoryOptions } from './memory-options.js';
 /** The default transport: instances in one process share a MemoryBroker; nothing leaves the process. */
 export class MemoryTransport implements EventTransport {
   readonly redelivers = false;
+  readonly carriesHeaders: boolean = true;
   private readonly unsubscribers = new Set<() => void>();
   private readonly handling = new InFlightWork();
   private closed = false;
@@ -27,15 +29,15 @@ export class MemoryTransport implements EventTransport {
 
   async connect(): Promise<void> {}
 
-  publish(subject: string, payload: Uint8Array | LocalEnvelope): void {
+  publish(subject: string, payload: Uint8Array | LocalEnvelope, _id?: string, headers?: MessageHeaders): void {
     if (this.closed) throw new TransportClosedError('the memory transport is closed');
-    this.broker.publish(subject, payload, this);
+    this.broker.publish(subject, payload, headers, this);
   }
 
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler): TransportSubscription {
     if (this.closed) throw new TransportClosedError('the memory transport is closed');
-    const tracked: TransportMessageHandler = (s, payload, attempt) => {
-      const work = handler(s, payload, attempt);
+    const tracked: TransportMessageHandler = (s, payload, attempt, headers) => {
+      const work = handler(s, payload, attempt, headers);
       if (work) this.handling.track(work);
       return work;
     };

@@ -1,9 +1,10 @@
 import { Logger } from '@nestjs/common';
-import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, MsgHdrsImpl, type ConnectionOptions, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import {
   TransportClosedError,
   type EventTransport,
+  type MessageHeaders,
   type TransportMessageHandler,
   type TransportStatus,
   type TransportSubscription,
@@ -13,6 +14,13 @@ import type { TransportFactory } from '../transport-context.js';
 import { natsConnectionOptions, resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from './nats-options.js';
 
 const ignore = () => undefined;
+
+/** nats.js headers from the bus's; their values are valid header values already (the codec percent-encodes them). */
+export function natsHeaders(headers: MessageHeaders): MsgHdrs {
+  const record: Record<string, string[]> = {};
+  for (const [name, values] of headers) record[name] = values as string[];
+  return MsgHdrsImpl.fromRecord(record);
+}
 
 export class NatsConnectError extends Error {
   override readonly name = 'NatsConnectError';
@@ -26,6 +34,7 @@ export class NatsConnectError extends Error {
 export class NatsTransport implements EventTransport {
   readonly encodes = true;
   readonly redelivers: boolean = false;
+  readonly carriesHeaders = true;
   protected readonly name: string = 'nats';
   protected readonly logger = new Logger('EventBus:NATS');
   /** @internal */
@@ -59,8 +68,8 @@ export class NatsTransport implements EventTransport {
     void this.watch(this.connection);
   }
 
-  publish(subject: string, payload: Uint8Array, _id?: string): Promise<unknown> | void {
-    this.openConnection(`publish to ${subject}`).publish(subject, payload);
+  publish(subject: string, payload: Uint8Array, _id?: string, headers?: MessageHeaders): Promise<unknown> | void {
+    this.openConnection(`publish to ${subject}`).publish(subject, payload, headers && { headers: natsHeaders(headers) });
   }
 
   /** @internal The connection, or a TransportClosedError saying what could not be done. */
@@ -82,7 +91,7 @@ export class NatsTransport implements EventTransport {
           return;
         }
         // Handlers log and count their own failures; core NATS has no redelivery to ask for.
-        const work = handler(message.subject, message.data, 1);
+        const work = handler(message.subject, message.data, 1, message.headers);
         if (work) this.handling.track(work);
       },
     });

@@ -1,4 +1,4 @@
-import { eventTypeOf, oneLine, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type DeadLetterStore } from '../../delivery/dead-letter-store.js';
+import { eventTypeOf, deadLetterText, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type DeadLetterStore } from '../../delivery/dead-letter-store.js';
 import type { RedisClient, Reply } from './redis-client.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-scripts.js';
@@ -76,7 +76,7 @@ export class RedisDeadLetters implements DeadLetterStore {
       'group', scope,
       'consumer', entry.group,
       'attempts', String(attempts),
-      'error', oneLine(`${error.name}: ${error.message}`),
+      'error', deadLetterText(`${error.name}: ${error.message}`),
       'patterns', patterns.join('\n'),
       'data', entry.data,
     ]);

@@ -294,12 +294,12 @@ export class GroupReader {
   /** Runs the members that have not succeeded on this entry yet; rejects with the first failure, remembering who succeeded. */
   private run(key: string, targets: readonly GroupMember[], subject: string, data: Buffer, attempt: number): Promise<unknown> | undefined {
     const done = this.succeeded.get(key);
-    if (targets.length === 1 && !done) return targets[0].handler(subject, data, attempt);
+    if (targets.length === 1 && !done) return targets[0].handler(subject, data, attempt, undefined);
     const succeeded = done ?? new Set<GroupMember>();
     const runs = targets
       .filter((m) => !succeeded.has(m))
       .map(async (m) => {
-        await m.handler(subject, data, attempt);
+        await m.handler(subject, data, attempt, undefined);
         succeeded.add(m);
       });
     return Promise.allSettled(runs).then((results) => {
