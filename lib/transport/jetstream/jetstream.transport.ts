@@ -13,6 +13,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import { settlesWithin } from '../../deferred.js';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
@@ -43,17 +44,6 @@ interface ScopedHandler {
   readonly pattern: readonly string[];
   readonly handler: TransportMessageHandler;
   readonly delivery: DeliveryOptions;
-}
-
-/** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
