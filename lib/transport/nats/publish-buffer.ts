@@ -29,13 +29,20 @@ const MAX_CONTROL_LINE = 4096;
 /** Subjects this short fit the control line whatever their characters (3 UTF-8 bytes per UTF-16 unit at most). */
 const SHORT_SUBJECT = Math.floor((MAX_CONTROL_LINE - 16) / 3);
 const WHITESPACE = /[ \t\r\n]/;
+/**
+ * Small batches are confirmed together, at most this long after they went out: at low rates a PING per
+ * batch would double the packets of publisher and server. Large ones, a heavy buffer, a flush() and
+ * `server` mode get their PING at once.
+ */
+const CONFIRM_WITHIN_MS = 20;
+const ignore = () => undefined;
 
 /** Publishes that go out together, and are confirmed together by the PONG of the flush that follows them. */
 class Batch {
   readonly subjects: string[] = [];
   readonly payloads: Uint8Array[] = [];
   bytes = 0;
-  /** Hand-offs so far: a confirmation from an earlier one, before a reconnect, is ignored. */
+  /** Hand-offs so far: a confirmation of an earlier one, before a reconnect, is ignored. */
   sends = 0;
   private settle?: Deferred;
 
@@ -63,8 +70,8 @@ class Batch {
  * and discards its outbound buffer on every reconnect attempt; this buffer fixes both. `accept()`
  * validates what the server or nats.js would refuse, and enqueues. The first publish of an event-loop
  * turn goes to nats.js in a microtask, as it would alone; the rest of the turn's go together at its end
- * (or at 64 KiB): one synchronous burst — a socket write per 32 KiB — followed in the same tick by a
- * flush, whose PONG confirms exactly that batch. Unconfirmed batches stay buffered: after a disconnect
+ * (or at 64 KiB): one synchronous burst — a socket write per 32 KiB. A flush right behind them (at once,
+ * or for small batches within 20 ms) is their confirmation. Unconfirmed batches stay buffered: after a disconnect
  * nothing is handed off, and on reconnect they go out again first, in order (so an event may arrive
  * twice: at least once across reconnects). At the bound publishes are refused, never accepted ones evicted.
  */
@@ -72,6 +79,9 @@ export class PublishBuffer {
   /** Unconfirmed batches, oldest first; the last one may still be filling. */
   private readonly batches: Batch[] = [];
   private filling?: Batch;
+  /** Batches sent and not yet covered by a PING. */
+  private unpinged: Batch[] = [];
+  private pingTimer?: NodeJS.Timeout;
   private messages = 0;
   private bytes = 0;
   private connected = true;
@@ -153,7 +163,10 @@ export class PublishBuffer {
   confirmed(): Promise<void> | undefined {
     const newest = this.batches[this.batches.length - 1];
     if (!newest) return undefined;
-    if (this.connected) this.handOff();
+    if (this.connected) {
+      this.handOff();
+      this.ping();
+    }
     return newest.confirmation();
   }
 
@@ -164,6 +177,7 @@ export class PublishBuffer {
   /** Sends again, first and in order, what the server had not confirmed; then what was accepted meanwhile. */
   reconnected(): void {
     this.connected = true;
+    this.unpinged = []; // what they were sent with is gone; they are sent again below
     this.maxPayload = this.connection.info?.max_payload ?? this.maxPayload;
     let resent = 0;
     for (const batch of this.batches) {
@@ -180,6 +194,8 @@ export class PublishBuffer {
   fail(reason: Error): void {
     this.closed = true;
     this.connected = false;
+    clearTimeout(this.pingTimer);
+    this.unpinged = [];
     const lost = this.messages;
     for (const batch of this.batches.splice(0)) batch.givenUp(reason);
     this.filling = undefined;
@@ -219,12 +235,9 @@ export class PublishBuffer {
     this.send(batch);
   }
 
-  /**
-   * One synchronous burst of publishes (nats.js writes them in 32 KiB chunks), then a flush in the same
-   * tick: its PING is queued right behind them, so its PONG confirms that the server processed them.
-   */
+  /** One synchronous burst of publishes: nats.js writes them in 32 KiB chunks. */
   private send(batch: Batch): void {
-    const send = ++batch.sends;
+    batch.sends++;
     const { subjects, payloads } = batch;
     for (let i = 0; i < subjects.length; i++) {
       try {
@@ -234,11 +247,33 @@ export class PublishBuffer {
         this.drop(batch, i--, error as Error);
       }
     }
-    this.connection.flush().then(
-      () => this.confirmedBatch(batch, send),
-      () => undefined, // unconfirmed: the connection dropped; sent again on reconnect
-    );
+    this.unpinged.push(batch);
+    const urgent = this.confirm === 'server' || batch.bytes >= HAND_OFF_BYTES || this.messages >= this.heavyMessages || this.bytes >= this.heavyBytes;
+    if (urgent) this.ping();
+    else this.pingTimer ??= setTimeout(this.pingLater, CONFIRM_WITHIN_MS).unref();
   }
+
+  /**
+   * A flush in the same tick as the publishes it covers: its PING is queued right behind them, so
+   * its PONG confirms that the server processed them. A rejection means the connection dropped
+   * before the PONG: those batches are sent again on reconnect.
+   */
+  private ping(): void {
+    clearTimeout(this.pingTimer);
+    this.pingTimer = undefined;
+    const batches = this.unpinged;
+    if (batches.length === 0) return;
+    this.unpinged = [];
+    const sends = batches.map((batch) => batch.sends);
+    this.connection.flush().then(() => {
+      for (let i = 0; i < batches.length; i++) this.confirmedBatch(batches[i], sends[i]);
+    }, ignore);
+  }
+
+  private readonly pingLater = (): void => {
+    this.pingTimer = undefined;
+    if (this.connected) this.ping();
+  };
 
   private confirmedBatch(batch: Batch, send: number): void {
     if (batch.sends !== send || this.closed) return;
