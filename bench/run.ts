@@ -12,9 +12,10 @@ import type { Kind } from './worker.js';
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
  * its references measured in the same run, each figure the median of several runs. Prints one table
- * and writes it as JSON to bench/results/latest.json.
+ * and writes it as JSON to bench/results/latest.json. `-- --nats` runs the core NATS scenarios only.
  */
 const long = process.argv.includes('--long');
+const natsOnly = process.argv.includes('--nats');
 const RUNS = long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
@@ -22,6 +23,9 @@ const CROSS_PROCESS_EVENTS = long ? 500_000 : 100_000;
 const FAN_OUT_EVENTS = long ? 200_000 : 50_000;
 const RATE_SECONDS = long ? 10 : 2;
 const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
+
+/** What ours / reference should be: at least (throughput) or at most (latency). */
+type Target = { atLeast: number } | { atMost: number };
 
 interface Row {
   scenario: string;
@@ -31,11 +35,18 @@ interface Row {
   referenceValue?: number;
   /** ours / reference */
   ratio?: number;
+  target?: Target;
 }
 
 const rows: Row[] = [];
-const add = (scenario: string, metric: string, ours: number, reference?: string, referenceValue?: number) =>
-  rows.push({ scenario, metric, ours, reference, referenceValue, ratio: referenceValue ? ours / referenceValue : undefined });
+const add = (scenario: string, metric: string, ours: number, reference?: string, referenceValue?: number, target?: Target) =>
+  rows.push({ scenario, metric, ours, reference, referenceValue, ratio: referenceValue ? ours / referenceValue : undefined, target });
+
+function verdict({ ratio, target }: Row): string {
+  if (!target || ratio === undefined) return '';
+  const [met, bound] = 'atLeast' in target ? [ratio >= target.atLeast, `≥ ${target.atLeast}x`] : [ratio <= target.atMost, `≤ ${target.atMost}x`];
+  return `${met ? '✔' : '✘'} ${bound}`;
+}
 
 async function inProcess(): Promise<void> {
   const results = new Map<string, number>();
@@ -58,40 +69,55 @@ async function inProcess(): Promise<void> {
   }
 }
 
-async function acrossProcesses(natsUrl: string): Promise<void> {
-  const deliveries = async (kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> => {
-    const rig = await CrossProcessRig.start(kind, natsUrl, subscribers);
+/** Runs of each kind, interleaved (ours, reference, ours, …) so that the load of a shared machine drifting affects both alike. */
+type Deliveries = (kinds: Kind[], subscribers: number, command: Parameters<CrossProcessRig['run']>[0]) => Promise<Delivery[][]>;
+
+function rigs(natsUrl: string): Deliveries {
+  return async (kinds, subscribers, command) => {
+    const started: CrossProcessRig[] = [];
     try {
-      await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
-      const runs: Delivery[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
+      for (const kind of kinds) {
+        const rig = await CrossProcessRig.start(kind, natsUrl, subscribers);
+        started.push(rig);
+        await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
+      }
+      const runs: Delivery[][] = kinds.map(() => []);
+      for (let i = 0; i < RUNS; i++) for (const [k, rig] of started.entries()) runs[k].push(await rig.run(command));
       return runs;
     } finally {
-      await rig.stop();
+      await Promise.all(started.map((rig) => rig.stop()));
     }
   };
-  const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+}
 
+const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+
+async function coreNats(deliveries: Deliveries): Promise<void> {
   const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
-  const ours = await deliveries('ours', 1, burst);
+  const [ours, raw, microservices] = await deliveries(natsOnly ? ['ours', 'raw'] : ['ours', 'raw', 'microservices'], 1, burst);
   if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
   const oursRate = med(ours, 'eventsPerSecond');
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries('raw', 1, burst), 'eventsPerSecond'));
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries('microservices', 1, burst), 'eventsPerSecond'));
+  const scenario3 = '3. across processes, core NATS';
+  add(scenario3, 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(raw, 'eventsPerSecond'), { atLeast: 0.9 });
+  if (microservices) add(scenario3, 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(microservices, 'eventsPerSecond'));
+
+  const [oursAwaited, rawAwaited] = await deliveries(['ours', 'raw'], 1, { cmd: 'awaited', count: CROSS_PROCESS_EVENTS });
+  add('8. awaited publish loop across processes, core NATS', 'events/s received and rebuilt', med(oursAwaited, 'eventsPerSecond'), 'raw nats.js + JSON', med(rawAwaited, 'eventsPerSecond'), { atLeast: 0.8 });
 
   for (const perSecond of [1_000, 10_000]) {
-    const rate = { cmd: 'rate', perSecond, seconds: RATE_SECONDS } as const;
-    const [o, r] = [await deliveries('ours', 1, rate), await deliveries('raw', 1, rate)];
+    const [o, r] = await deliveries(['ours', 'raw'], 1, { cmd: 'rate', perSecond, seconds: RATE_SECONDS });
+    const targets = { p50Ms: { atMost: 1.2 }, p99Ms: { atMost: 1.5 }, maxMs: undefined };
     for (const key of ['p50Ms', 'p99Ms', 'maxMs'] as const) {
-      add(`4. latency at ${perSecond.toLocaleString('en')}/s (lower is better)`, `${key.replace('Ms', '')} ms`, med(o, key), 'raw nats.js + JSON', med(r, key));
+      add(`4. latency at ${perSecond.toLocaleString('en')}/s (lower is better)`, `${key.replace('Ms', '')} ms`, med(o, key), 'raw nats.js + JSON', med(r, key), targets[key]);
     }
   }
 
-  const fanOut = { cmd: 'burst', count: FAN_OUT_EVENTS } as const;
-  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries('ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries('raw', 4, fanOut), 'eventsPerSecond'));
+  const [oursFanOut, rawFanOut] = await deliveries(['ours', 'raw'], 4, { cmd: 'burst', count: FAN_OUT_EVENTS });
+  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(oursFanOut, 'eventsPerSecond'), 'raw nats.js + JSON', med(rawFanOut, 'eventsPerSecond'), { atLeast: 0.9 });
+}
 
-  const durable = { cmd: 'burst', count: JETSTREAM_EVENTS } as const;
-  const [oursJs, rawJs] = [await deliveries('ours-jetstream', 1, durable), await deliveries('raw-jetstream', 1, durable)];
+async function jetStream(deliveries: Deliveries): Promise<void> {
+  const [oursJs, rawJs] = await deliveries(['ours-jetstream', 'raw-jetstream'], 1, { cmd: 'burst', count: JETSTREAM_EVENTS });
   const jetstream = `7. JetStream, ${JETSTREAM_WINDOW} in flight`;
   add(jetstream, 'events/s published and acknowledged', med(oursJs, 'publishedPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'publishedPerSecond'));
   add(jetstream, 'events/s consumed by a group (acked)', med(oursJs, 'eventsPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'eventsPerSecond'));
@@ -119,20 +145,24 @@ mkdirSync(confDir, { recursive: true });
 writeFileSync(join(confDir, 'nats.conf'), 'max_pending: 1073741824\n');
 const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
 try {
-  await memory(); // first, so that no other scenario's garbage is in the figures
-  await inProcess();
-  await acrossProcesses(server.url);
+  const deliveries = rigs(server.url);
+  if (!natsOnly) {
+    await memory(); // first, so that no other scenario's garbage is in the figures
+    await inProcess();
+  }
+  await coreNats(deliveries);
+  if (!natsOnly) await jetStream(deliveries);
 } finally {
   await server.dispose();
 }
 
 const machine = `${cpus().length} × ${cpus()[0].model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-const header = '| scenario | metric | ours | reference | reference value | ours / reference |';
-const lines = [header, '| --- | --- | --- | --- | --- | --- |'];
+const header = '| scenario | metric | ours | reference | reference value | ours / reference | target |';
+const lines = [header, '| --- | --- | --- | --- | --- | --- | --- |'];
 rows.sort((a, b) => parseInt(a.scenario, 10) - parseInt(b.scenario, 10)); // stable: within a scenario, in measuring order
-for (const r of rows) lines.push(`| ${r.scenario} | ${r.metric} | ${format(r.ours)} | ${r.reference ?? ''} | ${format(r.referenceValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} |`);
+for (const r of rows) lines.push(`| ${r.scenario} | ${r.metric} | ${format(r.ours)} | ${r.reference ?? ''} | ${format(r.referenceValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${verdict(r)} |`);
 console.log(`\n${machine}; ${long ? 'long' : 'quick'} run, median of ${RUNS}; ${Math.round((Date.now() - started) / 1000)} s\n`);
 console.log(lines.join('\n'));
 const resultsDir = new URL('../../bench/results/', import.meta.url).pathname;
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));
+writeFileSync(join(resultsDir, natsOnly ? 'latest-nats.json' : 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));
