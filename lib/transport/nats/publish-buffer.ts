@@ -210,7 +210,7 @@ export class PublishBuffer {
     const error = new PublishBufferFullError(
       `cannot publish to ${subject}: ${this.messages} publishes (${this.bytes} bytes) await the server's confirmation ` +
         `${this.connected ? '' : 'while the connection is down '}— the bound of the publish buffer ` +
-        `(NATS_PUBLISH_BUFFER_MESSAGES=${this.limits.messages}, NATS_PUBLISH_BUFFER_BYTES=${this.limits.bytes})`,
+        `(nats.publishBufferMessages / NATS_PUBLISH_BUFFER_MESSAGES: ${this.limits.messages}, nats.publishBufferBytes / NATS_PUBLISH_BUFFER_BYTES: ${this.limits.bytes})`,
     );
     if (this.rejectedWhileFull++ === 0) this.logger.warn(`publish buffer full: publishes are refused until the server confirms buffered ones. ${error.message}`);
     this.rejected++;

@@ -93,7 +93,7 @@ export class ReceiveBuffer {
       // Handlers log and count their own failures; core NATS has no redelivery to ask for.
       subscriber.handler(subject, payload, 1)?.catch(ignore);
     } catch (error) {
-      this.logger.error(`a handler of ${subject} threw: ${(error as Error).message}`, (error as Error).stack);
+      this.logger.error(`a handler of ${subject.slice(0, 128)} threw: ${(error as Error).message}`, (error as Error).stack);
     }
   }
 
@@ -102,9 +102,9 @@ export class ReceiveBuffer {
     if (this.droppedThisEpisode++ > 0) return;
     this.slowConsumers++;
     this.logger.warn(
-      `slow consumer: handlers fall behind the messages arriving (now on ${subject}); the receive buffer is full ` +
-        `(${this.queued} messages, ${this.bytes} bytes; NATS_RECEIVE_BUFFER_MESSAGES=${this.limits.messages}, ` +
-        `NATS_RECEIVE_BUFFER_BYTES=${this.limits.bytes}): new messages are dropped until they catch up`,
+      `slow consumer: handlers fall behind the messages arriving (now on ${subject.slice(0, 128)}); the receive buffer is full ` +
+        `(${this.queued} messages, ${this.bytes} bytes; nats.receiveBufferMessages / NATS_RECEIVE_BUFFER_MESSAGES: ${this.limits.messages}, ` +
+        `nats.receiveBufferBytes / NATS_RECEIVE_BUFFER_BYTES: ${this.limits.bytes}): new messages are dropped until they catch up`,
     );
   }
 
