@@ -39,6 +39,9 @@ export interface Delivery {
   p99Ms: number;
   maxMs: number;
   rebuilt: number;
+  /** CPU µs per event of the publisher process, and of the busiest subscriber process. */
+  publisherCpuUs: number;
+  subscriberCpuUs: number;
 }
 
 /** One publisher process and `subscribers` subscriber processes of one kind, kept for several runs. */
@@ -56,8 +59,8 @@ export class CrossProcessRig {
     return new CrossProcessRig(publisher, subs);
   }
 
-  async run(command: Extract<Command, { cmd: 'burst' | 'rate' }>): Promise<Delivery> {
-    const count = command.cmd === 'burst' ? command.count : command.perSecond * command.seconds;
+  async run(command: Extract<Command, { cmd: 'burst' | 'awaited' | 'rate' }>): Promise<Delivery> {
+    const count = command.cmd === 'rate' ? command.perSecond * command.seconds : command.count;
     await Promise.all(
       this.subscribers.map((s) => {
         const ready = next(s, 'ready');
@@ -66,10 +69,10 @@ export class CrossProcessRig {
       }),
     );
     const done = this.subscribers.map((s) => next<Received>(s, 'done'));
-    const published = next<{ elapsedMs: number }>(this.publisher, 'published');
+    const published = next<{ elapsedMs: number; cpuMs: number }>(this.publisher, 'published');
     this.publisher.send(command);
     const results = await Promise.all(done);
-    const { elapsedMs } = await published;
+    const { elapsedMs, cpuMs } = await published;
     const latencies = Float64Array.from(results.flatMap((r) => r.latencies)).sort();
     return {
       publishedPerSecond: count / (elapsedMs / 1000),
@@ -78,6 +81,8 @@ export class CrossProcessRig {
       p99Ms: percentile(latencies, 99),
       maxMs: latencies[latencies.length - 1],
       rebuilt: Math.min(...results.map((r) => r.rebuilt)),
+      publisherCpuUs: (cpuMs * 1000) / count,
+      subscriberCpuUs: Math.max(...results.map((r) => (r.cpuMs * 1000) / count)),
     };
   }
 

@@ -12,11 +12,12 @@ import type { Kind } from './worker.js';
 
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
- * its references measured in the same run, each figure the median of several runs. Prints one table
- * and writes it as JSON to bench/results/latest.json. `-- --only=3,7` runs those scenarios only (`-- --only=8`: Redis).
+ * its references measured in the same run, each figure the median of several runs; each ratio with a
+ * target is marked ✔ or ✘. Prints one table and writes it as JSON to bench/results/latest.json.
+ * `-- --only=3,8` runs those scenarios only (and writes bench/results/latest-only.json);
+ * `-- --in-process` runs scenarios 1 and 2 without any server and writes nothing.
  */
 const long = process.argv.includes('--long');
-/** `--in-process`: scenarios 1 and 2 only (no servers, nothing written to bench/results). */
 const inProcessOnly = process.argv.includes('--in-process');
 const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
 const wanted = (scenario: number) => !only || only.includes(String(scenario));
@@ -29,6 +30,9 @@ const RATE_SECONDS = long ? 10 : 2;
 const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
 const REDIS_EVENTS = long ? 200_000 : 30_000;
 
+/** What ours / reference should be: at least (throughput) or at most (latency). */
+type Target = { atLeast: number } | { atMost: number };
+
 interface Row {
   scenario: string;
   metric: string;
@@ -37,11 +41,18 @@ interface Row {
   referenceValue?: number;
   /** ours / reference */
   ratio?: number;
+  target?: Target;
 }
 
 const rows: Row[] = [];
-const add = (scenario: string, metric: string, ours: number, reference?: string, referenceValue?: number) =>
-  rows.push({ scenario, metric, ours, reference, referenceValue, ratio: referenceValue ? ours / referenceValue : undefined });
+const add = (scenario: string, metric: string, ours: number, reference?: string, referenceValue?: number, target?: Target) =>
+  rows.push({ scenario, metric, ours, reference, referenceValue, ratio: referenceValue ? ours / referenceValue : undefined, target });
+
+function verdict({ ratio, target }: Row): string {
+  if (!target || ratio === undefined) return '';
+  const [met, bound] = 'atLeast' in target ? [ratio >= target.atLeast, `≥ ${target.atLeast}x`] : [ratio <= target.atMost, `≤ ${target.atMost}x`];
+  return `${met ? '✔' : '✘'} ${bound}`;
+}
 
 async function inProcess(): Promise<void> {
   const results = new Map<string, number>();
@@ -69,51 +80,65 @@ async function inProcess(): Promise<void> {
   }
 }
 
-/** A rig's runs of one command (after a warm-up), each a Delivery. */
-async function deliveries(urls: BrokerUrls, kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> {
-  const rig = await CrossProcessRig.start(kind, urls, subscribers);
-  try {
-    await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
-    const runs: Delivery[] = [];
-    for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
-    return runs;
-  } finally {
-    await rig.stop();
-  }
+/** Runs of each kind, interleaved (ours, reference, ours, …) so that the load of a shared machine drifting affects both alike. */
+type Deliveries = (kinds: Kind[], subscribers: number, command: Parameters<CrossProcessRig['run']>[0]) => Promise<Delivery[][]>;
+
+function rigs(urls: BrokerUrls): Deliveries {
+  return async (kinds, subscribers, command) => {
+    const started: CrossProcessRig[] = [];
+    try {
+      for (const kind of kinds) {
+        const rig = await CrossProcessRig.start(kind, urls, subscribers);
+        started.push(rig);
+        await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
+      }
+      const runs: Delivery[][] = kinds.map(() => []);
+      for (let i = 0; i < RUNS; i++) for (const [k, rig] of started.entries()) runs[k].push(await rig.run(command));
+      return runs;
+    } finally {
+      await Promise.all(started.map((rig) => rig.stop()));
+    }
+  };
 }
 
 const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
 
-async function acrossProcesses(urls: BrokerUrls): Promise<void> {
-  const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
+async function coreNats(deliveries: Deliveries): Promise<void> {
   if (wanted(3)) {
-    const ours = await deliveries(urls, 'ours', 1, burst);
-    const binary = await deliveries(urls, 'ours-binary', 1, burst);
+    const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
+    const [ours, raw, microservices, binary] = await deliveries(['ours', 'raw', 'microservices', 'ours-binary'], 1, burst);
     if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS || med(binary, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
     const oursRate = med(ours, 'eventsPerSecond');
-    add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 1, burst), 'eventsPerSecond'));
-    add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries(urls, 'microservices', 1, burst), 'eventsPerSecond'));
-    add('3. across processes, core NATS', 'events/s, CloudEvents binary mode (ce- headers)', med(binary, 'eventsPerSecond'), 'ours, structured mode', oursRate);
+    const scenario3 = '3. across processes, core NATS';
+    add(scenario3, 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(raw, 'eventsPerSecond'), { atLeast: 0.9 });
+    add(scenario3, 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(microservices, 'eventsPerSecond'), { atLeast: 5 });
+    add(scenario3, 'events/s, CloudEvents binary mode (ce- headers)', med(binary, 'eventsPerSecond'), 'ours, structured mode', oursRate);
+  }
+
+  if (wanted(8)) {
+    const [oursAwaited, rawAwaited] = await deliveries(['ours', 'raw'], 1, { cmd: 'awaited', count: CROSS_PROCESS_EVENTS });
+    add('8. awaited publish loop across processes, core NATS', 'events/s received and rebuilt', med(oursAwaited, 'eventsPerSecond'), 'raw nats.js + JSON', med(rawAwaited, 'eventsPerSecond'), { atLeast: 0.8 });
   }
 
   for (const perSecond of wanted(4) ? [1_000, 10_000] : []) {
-    const rate = { cmd: 'rate', perSecond, seconds: RATE_SECONDS } as const;
-    const [o, r] = [await deliveries(urls, 'ours', 1, rate), await deliveries(urls, 'raw', 1, rate)];
+    const [o, r] = await deliveries(['ours', 'raw'], 1, { cmd: 'rate', perSecond, seconds: RATE_SECONDS });
+    const targets = { p50Ms: { atMost: 1.2 }, p99Ms: { atMost: 1.5 }, maxMs: undefined };
     for (const key of ['p50Ms', 'p99Ms', 'maxMs'] as const) {
-      add(`4. latency at ${perSecond.toLocaleString('en')}/s (lower is better)`, `${key.replace('Ms', '')} ms`, med(o, key), 'raw nats.js + JSON', med(r, key));
+      add(`4. latency at ${perSecond.toLocaleString('en')}/s (lower is better)`, `${key.replace('Ms', '')} ms`, med(o, key), 'raw nats.js + JSON', med(r, key), targets[key]);
     }
   }
 
-  const fanOut = { cmd: 'burst', count: FAN_OUT_EVENTS } as const;
-  if (wanted(5)) add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries(urls, 'ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries(urls, 'raw', 4, fanOut), 'eventsPerSecond'));
+  if (wanted(5)) {
+    const [oursFanOut, rawFanOut] = await deliveries(['ours', 'raw'], 4, { cmd: 'burst', count: FAN_OUT_EVENTS });
+    add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(oursFanOut, 'eventsPerSecond'), 'raw nats.js + JSON', med(rawFanOut, 'eventsPerSecond'), { atLeast: 0.9 });
+  }
 }
 
 /** Publishing with acknowledgements and consuming as a group with an ack per event, ours beside the raw client, the same window in flight. */
-async function durable(urls: BrokerUrls, scenario: string, ours: Kind, raw: Kind, reference: string, events: number): Promise<void> {
-  const command = { cmd: 'burst', count: events } as const;
-  const [o, r] = [await deliveries(urls, ours, 1, command), await deliveries(urls, raw, 1, command)];
-  add(scenario, 'events/s published and acknowledged', med(o, 'publishedPerSecond'), reference, med(r, 'publishedPerSecond'));
-  add(scenario, 'events/s consumed by a group (acked)', med(o, 'eventsPerSecond'), reference, med(r, 'eventsPerSecond'));
+async function durable(deliveries: Deliveries, scenario: string, ours: Kind, raw: Kind, reference: string, events: number, atLeast: number): Promise<void> {
+  const [o, r] = await deliveries([ours, raw], 1, { cmd: 'burst', count: events });
+  add(scenario, 'events/s published and acknowledged', med(o, 'publishedPerSecond'), reference, med(r, 'publishedPerSecond'), { atLeast });
+  add(scenario, 'events/s consumed by a group (acked)', med(o, 'eventsPerSecond'), reference, med(r, 'eventsPerSecond'), { atLeast });
 }
 
 async function memory(): Promise<void> {
@@ -141,27 +166,27 @@ else {
   const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
   // Redis's default for an append-only file: an fsync per write would measure the disk (about 3k writes/s here), not the clients.
   const redis = await RedisServer.start({ appendfsync: 'everysec' });
-  const urls: BrokerUrls = { nats: server.url, redis: redis.url };
+  const deliveries = rigs({ nats: server.url, redis: redis.url });
   try {
     if (wanted(6)) await memory(); // first, so that no other scenario's garbage is in the figures
     if (wanted(1) || wanted(2)) await inProcess();
-    await acrossProcesses(urls);
-    if (wanted(7)) await durable(urls, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', 'raw-jetstream', 'raw @nats-io/jetstream', JETSTREAM_EVENTS);
-    if (wanted(8)) await durable(urls, `8. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', 'raw-redis', 'raw node-redis', REDIS_EVENTS);
+    await coreNats(deliveries);
+    if (wanted(7)) await durable(deliveries, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', 'raw-jetstream', 'raw @nats-io/jetstream', JETSTREAM_EVENTS, 0.9);
+    if (wanted(9)) await durable(deliveries, `9. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', 'raw-redis', 'raw node-redis', REDIS_EVENTS, 0.7);
   } finally {
     await Promise.all([server.dispose(), redis.dispose()]);
   }
 }
 
 const machine = `${cpus().length} × ${cpus()[0].model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-const header = '| scenario | metric | ours | reference | reference value | ours / reference |';
-const lines = [header, '| --- | --- | --- | --- | --- | --- |'];
+const header = '| scenario | metric | ours | reference | reference value | ours / reference | target |';
+const lines = [header, '| --- | --- | --- | --- | --- | --- | --- |'];
 rows.sort((a, b) => parseInt(a.scenario, 10) - parseInt(b.scenario, 10)); // stable: within a scenario, in measuring order
-for (const r of rows) lines.push(`| ${r.scenario} | ${r.metric} | ${format(r.ours)} | ${r.reference ?? ''} | ${format(r.referenceValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} |`);
+for (const r of rows) lines.push(`| ${r.scenario} | ${r.metric} | ${format(r.ours)} | ${r.reference ?? ''} | ${format(r.referenceValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${verdict(r)} |`);
 console.log(`\n${machine}; ${long ? 'long' : 'quick'} run, median of ${RUNS}; ${Math.round((Date.now() - started) / 1000)} s\n`);
 console.log(lines.join('\n'));
 if (!inProcessOnly) {
   const resultsDir = new URL('../../bench/results/', import.meta.url).pathname;
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));
+  writeFileSync(join(resultsDir, only ? 'latest-only.json' : 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));
 }

@@ -22,6 +22,7 @@ export type Kind = 'ours' | 'ours-binary' | 'raw' | 'microservices' | 'ours-jets
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
+  | { cmd: 'awaited'; count: number }
   | { cmd: 'rate'; perSecond: number; seconds: number };
 export interface Received {
   count: number;
@@ -31,12 +32,21 @@ export interface Received {
   latencies: number[];
   /** Messages that were real class instances with their Date and value object rebuilt. */
   rebuilt: number;
+  /** CPU time of this process (user + system) from expect() to the last message, in ms: steadier than rates on a busy machine. */
+  cpuMs: number;
 }
+
+/** CPU time (user + system) used by this process since `from`, in ms. */
+const cpuMsSince = (from: NodeJS.CpuUsage) => {
+  const { user, system } = process.cpuUsage(from);
+  return (user + system) / 1000;
+};
 
 const [role, kind] = process.argv.slice(2) as ['publisher' | 'subscriber', Kind];
 const url = process.env.NATS_URL!;
 const redisUrl = process.env.REDIS_URL!;
-const SUBJECT = 'events.domain.PlayerMoved';
+/** Raw nats.js's subject: apart from ours (events.domain.PlayerMoved), as the rigs of a scenario run side by side. */
+const SUBJECT = 'bench.raw.PlayerMoved';
 const send = (message: unknown) => process.send!(message);
 
 /** What the subscriber measures, whatever delivers the events. */
@@ -46,9 +56,10 @@ class Receiver {
   private first = 0;
   private rebuilt = 0;
   private latencies: number[] = [];
+  private cpu = process.cpuUsage();
 
   expect(count: number): void {
-    Object.assign(this, { expected: count, count: 0, first: 0, rebuilt: 0, latencies: [] });
+    Object.assign(this, { expected: count, count: 0, first: 0, rebuilt: 0, latencies: [], cpu: process.cpuUsage() });
   }
 
   receive(event: { sentAt: number }): void {
@@ -57,7 +68,7 @@ class Receiver {
     this.latencies.push(t - event.sentAt);
     if (event instanceof PlayerMoved && event.at instanceof Date) this.rebuilt++;
     if (++this.count === this.expected) {
-      const result: Received = { count: this.count, elapsedMs: t - this.first, latencies: this.latencies, rebuilt: this.rebuilt };
+      const result: Received = { count: this.count, elapsedMs: t - this.first, latencies: this.latencies, rebuilt: this.rebuilt, cpuMs: cpuMsSince(this.cpu) };
       send({ done: result });
     }
   }
@@ -96,7 +107,9 @@ class OursGroupSubscriber {
 const durable = kind.endsWith('jetstream') || kind.endsWith('redis');
 const oursBus = EventBusModule.forRoot({
   transport: kind.endsWith('redis') ? 'redis' : durable ? 'jetstream' : 'nats',
-  nats: { servers: url },
+  // A subscriber behind a burst holds the backlog in its receive buffer rather than in the server (run.ts
+  // lets the server buffer 1 GiB for raw nats.js): the same room for ours, so that neither drops.
+  nats: { servers: url, receiveBufferMessages: 10_000_000, receiveBufferBytes: 1024 ** 3 },
   jetstream: { maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
   redis: { url: redisUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
   cloudEvents: { mode: kind === 'ours-binary' ? 'binary' : 'structured' },
@@ -123,6 +136,8 @@ class OursPublisherModule {}
  */
 interface Publisher {
   publish(seq: number): unknown;
+  /** One publish as an application awaits it (`await bus.publish(e)`; raw: an async function around nc.publish). */
+  awaited?(seq: number): Promise<unknown>;
   flush(): Promise<void>;
 }
 
@@ -133,11 +148,13 @@ async function publisher(): Promise<Publisher> {
       const app = await NestFactory.createApplicationContext(OursPublisherModule, { logger: false });
       const bus = app.get(DomainEventBus);
       const transport = app.get<EventTransport>(EVENT_TRANSPORT);
-      return { publish: (seq) => void bus.publish(playerMoved(seq)), flush: () => transport.flush() };
+      return { publish: (seq) => void bus.publish(playerMoved(seq)), awaited: (seq) => bus.publish(playerMoved(seq)), flush: () => transport.flush() };
     }
     case 'raw': {
       const nc = await connect({ servers: url });
-      return { publish: (seq) => nc.publish(SUBJECT, JSON.stringify(playerMoved(seq))), flush: () => nc.flush() };
+      const publish = (seq: number) => nc.publish(SUBJECT, JSON.stringify(playerMoved(seq)));
+      // nc.publish is synchronous: what an application awaits per event is its own async function around it.
+      return { publish, awaited: async (seq) => publish(seq), flush: () => nc.flush() };
     }
     case 'ours-jetstream':
     case 'ours-redis': {
@@ -232,6 +249,7 @@ if (role === 'subscriber') {
   const p = await publisher();
   process.on('message', async (command: Command) => {
     const start = now();
+    const cpu = process.cpuUsage();
     if (command.cmd === 'burst') {
       const chunk = durable ? JETSTREAM_WINDOW : CHUNK;
       for (let seq = 0; seq < command.count; seq += chunk) {
@@ -240,6 +258,9 @@ if (role === 'subscriber') {
         await Promise.all(acks);
         await p.flush();
       }
+    } else if (command.cmd === 'awaited') {
+      for (let seq = 0; seq < command.count; seq++) await p.awaited!(seq);
+      await p.flush();
     } else if (command.cmd === 'rate') {
       // A fixed rate in 1 ms slices: each slice publishes what is due by then.
       const total = command.perSecond * command.seconds;
@@ -252,7 +273,7 @@ if (role === 'subscriber') {
       }
       await p.flush();
     }
-    send({ published: { elapsedMs: now() - start } });
+    send({ published: { elapsedMs: now() - start, cpuMs: cpuMsSince(cpu) } });
   });
 }
 // Exit normally on SIGTERM, so that `--cpu-prof` (BENCH_CPU_PROF) can write its profile.

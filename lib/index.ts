@@ -43,6 +43,7 @@ export { MemoryBroker } from './transport/memory/memory-broker.js';
 export { MemoryTransport } from './transport/memory/memory.transport.js';
 export type { MemoryOptions } from './transport/memory/memory-options.js';
 export { NatsConnectError, NatsTransport } from './transport/nats/nats.transport.js';
+export { PublishBufferFullError, type PublishConfirm } from './transport/nats/publish-buffer.js';
 export type { NatsOptions, NatsTlsOptions } from './transport/nats/nats-options.js';
 export { JetStreamTransport } from './transport/jetstream/jetstream.transport.js';
 export type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';

@@ -43,6 +43,25 @@ export interface TransportStatus {
   readonly disconnects: number;
   readonly reconnects: number;
   readonly lastError?: string;
+  /** When lastError happened (ISO time). */
+  readonly lastErrorAt?: string;
+  /** Since when the connection is down (ISO time), while it is. */
+  readonly disconnectedSince?: string;
+  /** Publishes accepted and not yet confirmed by the server (core NATS keeps them across reconnects). */
+  readonly bufferedPublishes?: number;
+  readonly bufferedPublishBytes?: number;
+  /** Publishes refused because the publish buffer was at its bound. */
+  readonly publishBufferRejections?: number;
+  /** Publishes sent again after a reconnect because the server had not confirmed them (each may arrive twice). */
+  readonly resentPublishes?: number;
+  /** Accepted publishes that never reached the server (the connection closed for good, or a close() ran out of time). */
+  readonly lostPublishes?: number;
+  /** Received messages waiting for their handlers. */
+  readonly receiveBuffered?: number;
+  /** Received messages dropped because handlers fell behind and the receive buffer was full. */
+  readonly droppedMessages?: number;
+  /** Times handlers fell behind so far that messages were dropped, or the client or server reported a slow consumer. */
+  readonly slowConsumers?: number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { settlesWithin } from '../delivery/settles-within.js';
+import { settlesWithin } from '../deferred.js';
 
 /** How long a stopping transport waits for running handlers and unacknowledged publishes by default. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;

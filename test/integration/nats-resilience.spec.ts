@@ -37,7 +37,8 @@ describe('core NATS in production conditions (instances as separate processes)',
     await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: after });
     await eventually(async () => expect(seen(await b.records(), 'cqrs', 'after')).toEqual(after));
     const received = seen(await b.records(), 'cqrs', 'stream');
-    expect(new Set(received).size).toBe(received.length); // at most once
+    // Twice at most for what the server had not confirmed to the publisher before it died (sent again on reconnect).
+    expect(received.length - new Set(received).size).toBeLessThanOrEqual((await a.status()).transport.resentPublishes!);
     expect(received.slice(-50)).toEqual(stream.slice(-50)); // the stream went on after the restart
   });
 

@@ -3,6 +3,7 @@ import { createTransport } from '../../lib/create-transport.js';
 import { NatsConnectError, resolveEventBusOptions, type EventBusModuleOptions, type EventTransport, type TransportPayload } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 import { freePort, NatsServer } from '../support/nats-server.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { describeTransportConformance } from './transport-conformance.js';
 
 let server: NatsServer;
@@ -100,6 +101,31 @@ describe('NATS transport connection handling', () => {
       });
     } finally {
       await Promise.all([publisher.close(), subscriber.close()]);
+      await own.dispose();
+    }
+  });
+
+  it('refuses at publish, also while reconnecting, what the server would answer by closing the connection', async () => {
+    const own = await NatsServer.start();
+    const proxy = await TcpProxy.start(own.port);
+    const nats = transport(`v${instances++}`, 'nats', proxy.url);
+    await nats.connect();
+    try {
+      const tooBig = new Uint8Array(1024 * 1024 + 1); // the server's default max_payload is 1 MiB
+      const longSubject = `long.${'x'.repeat(4100)}`; // the server's control line holds 4096 bytes
+      const tryBoth = () => {
+        expect(() => nats.publish('ok.subject', tooBig, 'big')).toThrow(/max_payload of 1048576/);
+        expect(() => nats.publish(longSubject, new Uint8Array(1), 'long')).toThrow(/control line/);
+        expect(() => nats.publish('has space', new Uint8Array(1), 'space')).toThrow(/not a NATS subject/);
+      };
+      tryBoth();
+      await proxy.down(); // nats.js forgets the server's INFO while reconnecting and checks nothing then
+      await eventually(() => expect(nats.status().connected).toBe(false));
+      tryBoth();
+      expect(nats.status().bufferedPublishes).toBe(0);
+    } finally {
+      await proxy.dispose();
+      await nats.close();
       await own.dispose();
     }
   });

@@ -31,7 +31,11 @@ describe('resolveEventBusOptions', () => {
       subjectPrefix: 'events.domain',
       source: '/nestjs-domain-events',
       memory: { codec: false },
-      nats: { servers: ['nats://127.0.0.1:4222'], connectTimeoutMs: 5000, reconnectTimeWaitMs: 1000, maxReconnectAttempts: -1 },
+      nats: {
+        servers: ['nats://127.0.0.1:4222'], connectTimeoutMs: 5000, reconnectTimeWaitMs: 1000, maxReconnectAttempts: -1, pingIntervalMs: 10_000,
+        publishBuffer: { messages: 100_000, bytes: 64 * 1024 * 1024 }, publishConfirm: 'buffer',
+        receiveBuffer: { messages: 100_000, bytes: 64 * 1024 * 1024 },
+      },
       jetstream: { stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory' },
       retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
       shutdownTimeoutMs: 10_000,
@@ -48,12 +52,16 @@ describe('resolveEventBusOptions', () => {
     const env = {
       EVENT_BUS_TRANSPORT: 'jetstream', NATS_URL: ' nats://a:4222 , b:4223 ', EVENT_BUS_SUBJECT_PREFIX: 'game.events',
       EVENT_BUS_INSTANCE_ID: 'pod-1', EVENT_BUS_MEMORY_CODEC: 'yes', EVENT_BUS_RETRY_ATTEMPTS: '3', EVENT_BUS_STREAM: 'GAME',
-      NATS_USER: 'u', NATS_PASSWORD: 'p', EVENT_BUS_SHUTDOWN_TIMEOUT_MS: '2500',
+      NATS_USER: 'u', NATS_PASSWORD: 'p', NATS_PUBLISH_BUFFER_MESSAGES: '500', NATS_PUBLISH_BUFFER_BYTES: '65536', NATS_PUBLISH_CONFIRM: 'server',
+      NATS_RECEIVE_BUFFER_MESSAGES: '50', NATS_RECEIVE_BUFFER_BYTES: '4096', NATS_PING_INTERVAL_MS: '2000', EVENT_BUS_SHUTDOWN_TIMEOUT_MS: '2500',
     };
     expect(resolveAll({}, env)).toMatchObject({
       transport: 'jetstream', subjectPrefix: 'game.events', instanceId: 'pod-1', memory: { codec: true },
-      nats: { servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1' }, retry: { attempts: 3 }, jetstream: { stream: 'GAME' },
-      shutdownTimeoutMs: 2500,
+      nats: {
+        servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1', pingIntervalMs: 2000,
+        publishBuffer: { messages: 500, bytes: 65536 }, publishConfirm: 'server', receiveBuffer: { messages: 50, bytes: 4096 },
+      },
+      retry: { attempts: 3 }, jetstream: { stream: 'GAME' }, shutdownTimeoutMs: 2500,
     });
     expect(resolveAll({ transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] } }, env)).toMatchObject({
       transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] },
@@ -83,6 +91,10 @@ describe('resolveEventBusOptions', () => {
     [{ NATS_TLS_CERT_FILE: file }, 'option nats.tls.keyFile or environment variable NATS_TLS_KEY_FILE: a client certificate needs both a cert file and a key file'],
     [{ NATS_CONNECT_TIMEOUT_MS: 'soon' }, 'environment variable NATS_CONNECT_TIMEOUT_MS: expected an integer, got "soon"'],
     [{ NATS_CONNECT_TIMEOUT_MS: '0' }, 'environment variable NATS_CONNECT_TIMEOUT_MS: expected an integer >= 1, got 0'],
+    [{ NATS_PUBLISH_BUFFER_MESSAGES: '0' }, 'environment variable NATS_PUBLISH_BUFFER_MESSAGES: expected an integer >= 1, got 0'],
+    [{ NATS_PUBLISH_BUFFER_BYTES: '1k' }, 'environment variable NATS_PUBLISH_BUFFER_BYTES: expected an integer, got "1k"'],
+    [{ NATS_PUBLISH_CONFIRM: 'ack' }, 'environment variable NATS_PUBLISH_CONFIRM: expected "buffer", "server", got "ack"'],
+    [{ NATS_RECEIVE_BUFFER_BYTES: '100' }, 'environment variable NATS_RECEIVE_BUFFER_BYTES: expected an integer >= 1024, got 100'],
     [{ EVENT_BUS_STREAM: 'my.stream' }, 'environment variable EVENT_BUS_STREAM: a stream name may hold letters, digits'],
     [{ EVENT_BUS_STREAM_STORAGE: 'disk' }, 'environment variable EVENT_BUS_STREAM_STORAGE: expected "file", "memory", got "disk"'],
     [{ EVENT_BUS_IDEMPOTENCY: 'redis' }, 'environment variable EVENT_BUS_IDEMPOTENCY: expected "memory", "kv", "off", got "redis"'],

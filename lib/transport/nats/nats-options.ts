@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
-import { asString, integerSetting, pick, readableFile, type Env, type Setting } from '../../config/settings.js';
+import { asString, integerSetting, oneOf, pick, readableFile, type Env, type Setting } from '../../config/settings.js';
+import type { PublishConfirm } from './publish-buffer.js';
 
 export interface NatsTlsOptions {
   /** CA certificate file that signs the server's certificate. */
@@ -30,6 +31,18 @@ export interface NatsOptions {
   reconnectTimeWaitMs?: number;
   /** Reconnect attempts per server before giving up; -1 (the default) never gives up. */
   maxReconnectAttempts?: number;
+  /** How often the client pings the server; a connection is given up as stale after two unanswered pings. */
+  pingIntervalMs?: number;
+  /** Publishes accepted but not yet confirmed by the server (kept across reconnects) at most; beyond, publishes are refused. */
+  publishBufferMessages?: number;
+  /** The same bound in bytes (subjects and payloads). */
+  publishBufferBytes?: number;
+  /** When a publish's promise settles: once buffered (`buffer`), or once the server confirmed it (`server`). */
+  publishConfirm?: PublishConfirm;
+  /** Received messages waiting for handlers that fall behind at most; beyond, messages are dropped and counted. */
+  receiveBufferMessages?: number;
+  /** The same bound in bytes (payloads). */
+  receiveBufferBytes?: number;
 }
 
 export interface ResolvedNatsOptions {
@@ -44,6 +57,10 @@ export interface ResolvedNatsOptions {
   connectTimeoutMs: number;
   reconnectTimeWaitMs: number;
   maxReconnectAttempts: number;
+  pingIntervalMs: number;
+  publishBuffer: { messages: number; bytes: number };
+  publishConfirm: PublishConfirm;
+  receiveBuffer: { messages: number; bytes: number };
 }
 
 function servers(setting: Setting<string | string[]>): string[] {
@@ -89,6 +106,8 @@ export function resolveNatsOptions(nats: NatsOptions = {}, env: Env = process.en
     (certFile === undefined ? certSetting : keySetting).fail('a client certificate needs both a cert file and a key file');
   }
 
+  const int = (code: number | undefined, path: string, variable: string, min: number, fallback: number) =>
+    integerSetting(env, code, `nats.${path}`, variable, min, fallback);
   return {
     servers: servers(pick(nats.servers, 'nats.servers', env, 'NATS_URL', asString)),
     name: nats.name ?? instanceId,
@@ -98,9 +117,23 @@ export function resolveNatsOptions(nats: NatsOptions = {}, env: Env = process.en
     credsFile: readableFile(credsFile),
     nkeySeed: nkeySeed.value,
     tls: caFile || certFile ? { caFile, certFile, keyFile } : undefined,
-    connectTimeoutMs: integerSetting(env, nats.connectTimeoutMs, 'nats.connectTimeoutMs', 'NATS_CONNECT_TIMEOUT_MS', 1, 5_000),
-    reconnectTimeWaitMs: integerSetting(env, nats.reconnectTimeWaitMs, 'nats.reconnectTimeWaitMs', 'NATS_RECONNECT_TIME_WAIT_MS', 0, 1_000),
-    maxReconnectAttempts: integerSetting(env, nats.maxReconnectAttempts, 'nats.maxReconnectAttempts', 'NATS_MAX_RECONNECT_ATTEMPTS', -1, -1),
+    connectTimeoutMs: int(nats.connectTimeoutMs, 'connectTimeoutMs', 'NATS_CONNECT_TIMEOUT_MS', 1, 5_000),
+    reconnectTimeWaitMs: int(nats.reconnectTimeWaitMs, 'reconnectTimeWaitMs', 'NATS_RECONNECT_TIME_WAIT_MS', 0, 1_000),
+    maxReconnectAttempts: int(nats.maxReconnectAttempts, 'maxReconnectAttempts', 'NATS_MAX_RECONNECT_ATTEMPTS', -1, -1),
+    pingIntervalMs: int(nats.pingIntervalMs, 'pingIntervalMs', 'NATS_PING_INTERVAL_MS', 100, 10_000),
+    publishBuffer: {
+      messages: int(nats.publishBufferMessages, 'publishBufferMessages', 'NATS_PUBLISH_BUFFER_MESSAGES', 1, 100_000),
+      bytes: int(nats.publishBufferBytes, 'publishBufferBytes', 'NATS_PUBLISH_BUFFER_BYTES', 1024, 64 * 1024 * 1024),
+    },
+    publishConfirm: oneOf(
+      pick(nats.publishConfirm, 'nats.publishConfirm', env, 'NATS_PUBLISH_CONFIRM', asString as (raw: string) => PublishConfirm),
+      ['buffer', 'server'],
+      'buffer',
+    ),
+    receiveBuffer: {
+      messages: int(nats.receiveBufferMessages, 'receiveBufferMessages', 'NATS_RECEIVE_BUFFER_MESSAGES', 1, 100_000),
+      bytes: int(nats.receiveBufferBytes, 'receiveBufferBytes', 'NATS_RECEIVE_BUFFER_BYTES', 1024, 64 * 1024 * 1024),
+    },
   };
 }
 
@@ -112,6 +145,7 @@ export function natsConnectionOptions(options: ResolvedNatsOptions): ConnectionO
     timeout: options.connectTimeoutMs,
     reconnectTimeWait: options.reconnectTimeWaitMs,
     maxReconnectAttempts: options.maxReconnectAttempts,
+    pingInterval: options.pingIntervalMs,
     token: options.token,
     user: options.user,
     pass: options.password,

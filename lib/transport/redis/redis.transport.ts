@@ -4,7 +4,7 @@ import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
-import { settlesWithin } from '../../delivery/settles-within.js';
+import { settlesWithin } from '../../deferred.js';
 import {
   TransportClosedError,
   type EventTransport,
