@@ -1,4 +1,5 @@
 import type { DomainEventRegistration, EventRegistry } from '../registry/event-registry.js';
+import { decodeExtensions, encodeExtensions, type EnvelopeExtensions } from './envelope-extensions.js';
 
 /** A message that cannot become an event: malformed, foreign to the registry, or not fitting its class. */
 export class DecodeError extends Error {
@@ -18,6 +19,8 @@ export interface DecodedEvent {
   readonly source: string;
   readonly time: string | undefined;
   readonly origin: string | undefined;
+  /** Correlation and trace context, each checked (see envelope-extensions.ts). */
+  readonly extensions: EnvelopeExtensions;
 }
 
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -99,10 +102,10 @@ export class EventCodec {
 
   /**
    * The JSON bytes of one event. What is the same for every event (the attributes but id, time and
-   * data) is encoded once; per event only id, time and data are. Throws EncodeError for data the
-   * receiving side could not rebuild.
+   * data) is encoded once; per event only id, time, extensions and data are. Throws EncodeError for
+   * data the receiving side could not rebuild.
    */
-  encode(event: object, registration: DomainEventRegistration, id: string, time: string): Uint8Array {
+  encode(event: object, registration: DomainEventRegistration, id: string, time: string, extensions?: EnvelopeExtensions): Uint8Array {
     this.signature = '';
     this.hasBigInt = false;
     this.walkObject(event, '', registration.name);
@@ -112,14 +115,19 @@ export class EventCodec {
     const idJson = JSON.stringify(id);
     const idLength = Buffer.byteLength(idJson);
     const dataLength = Buffer.byteLength(data);
+    const extensionJson = extensions ? encodeExtensions(extensions) : '';
+    const extensionLength = Buffer.byteLength(extensionJson);
     const prefix = this.ownPrefix;
-    const out = Buffer.allocUnsafe(prefix.length + idLength + typePart.length + time.length + TIME_END.length + types.length + DATA.length + dataLength + 1);
+    const out = Buffer.allocUnsafe(
+      prefix.length + idLength + typePart.length + time.length + TIME_END.length + types.length + extensionLength + DATA.length + dataLength + 1,
+    );
     let at = prefix.copy(out, 0);
     at += out.write(idJson, at, idLength, 'utf8');
     at += typePart.copy(out, at);
     at += out.write(time, at, time.length, 'latin1');
     at += TIME_END.copy(out, at);
     at += types.copy(out, at);
+    if (extensionLength > 0) at += out.write(extensionJson, at, extensionLength, 'utf8');
     at += DATA.copy(out, at);
     at += out.write(data, at, dataLength, 'utf8');
     out[at] = CLOSE_BRACE;
@@ -168,6 +176,7 @@ export class EventCodec {
       source: typeof source === 'string' ? source : '',
       time: typeof time === 'string' ? time : undefined,
       origin: typeof origin === 'string' ? origin : undefined,
+      extensions: decodeExtensions(envelope),
     };
   }
 
