@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { Span } from '@opentelemetry/api';
+import { NO_EXTENSIONS, type EnvelopeExtensions } from './codec/envelope-extensions.js';
 import { DecodeError, EventCodec } from './codec/event-codec.js';
-import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+import { EVENT_BUS_TELEMETRY, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { emptyStats, type EventBusStats } from './event-bus-stats.js';
 import { EventContext } from './event-context.js';
 import { nextEventId } from './event-id.js';
@@ -9,23 +11,48 @@ import { isoNow } from './iso-clock.js';
 import { ListenerSets, type DomainEventHandler, type EventSubscription, type Listener, type ListenerSet, type SubscribeOptions } from './listener-sets.js';
 import { eventRegistry, type DomainEventRegistration } from './registry/event-registry.js';
 import type { EventPattern } from './event-route.js';
+import { BusStatistics, type HandlerStatus, type TypeStats, type TypeStatus } from './observability/bus-statistics.js';
+import { currentEventContext, runHandling } from './observability/handling-context.js';
+import type { ProcessSpan } from './observability/event-tracing.js';
+import type { Telemetry } from './observability/telemetry.js';
 import { tokenProblem } from './routing/subject-token.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
-import type { EventTransport, LocalEnvelope, TransportPayload, TransportStatus } from './transport/event-transport.js';
+import type { EventTransport, LocalEnvelope, TransportInspection, TransportPayload, TransportStatus } from './transport/event-transport.js';
 
 export interface PublishOptions {
   /** Routing key appended to the subject; overrides the key function of `@DomainEvent`. */
   key?: string;
   /** Event id chosen by the caller (a generated one otherwise). */
   id?: string;
+  /**
+   * The flow the event belongs to (`EventContext.correlationId` of its handlers). By default, a
+   * publish made while handling an event continues that event's correlation; any other starts a
+   * new one, identified by the event's own id.
+   */
+  correlationId?: string;
 }
+
+/** How the bus stands: `ready` only while events flow. */
+export type EventBusState = 'bootstrapping' | 'ready' | 'disconnected' | 'closing';
 
 export interface EventBusStatus {
   readonly instanceId: string;
-  /** True once handlers are subscribed and events flow (after application bootstrap). */
+  /** True while events flow: handlers are subscribed (the application bootstrapped) and the transport is connected. */
   readonly ready: boolean;
+  readonly state: EventBusState;
+  /** When the current state began (ISO 8601): ready since, or disconnected since. */
+  readonly since: string;
   readonly transport: TransportStatus;
   readonly stats: Readonly<EventBusStats>;
+  /** Published and received per event type (wire name). */
+  readonly types: Readonly<Record<string, TypeStatus>>;
+  /** Runs, errors, the last error and sampled p50/p99 durations per handler (`Class.method`). */
+  readonly handlers: Readonly<Record<string, HandlerStatus>>;
+}
+
+/** `status()` with what only the server knows (JetStream consumers' pending and ack pending, dead letters, missing streams). */
+export interface EventBusInspection extends EventBusStatus {
+  readonly server: TransportInspection;
 }
 
 /** Publishes an event to the local CQRS bus (the EventBus's own publisher), with CQRS's extra arguments. */
@@ -46,7 +73,17 @@ class Outgoing implements LocalEnvelope {
     readonly source: string,
     readonly origin: string,
     readonly cqrsArgs: readonly unknown[],
+    readonly correlationId: string,
+    readonly causationId: string | undefined,
+    readonly stats: TypeStats,
   ) {}
+
+  /** What travels beside the event: correlation (when not its own id), causation, trace context. */
+  extensions: EnvelopeExtensions = NO_EXTENSIONS;
+  /** The send span, while tracing. */
+  span: Span | undefined;
+  /** performance.now() at publish, while measuring. */
+  started = 0;
 
   get type(): string {
     return this.registration.name;
@@ -55,6 +92,7 @@ class Outgoing implements LocalEnvelope {
 
 const RESOLVED = Promise.resolve();
 const NO_ARGS: readonly unknown[] = [];
+const NO_SETS: readonly ListenerSet[] = [];
 const ignore = () => undefined;
 
 export class UnregisteredEventError extends Error {
@@ -79,9 +117,11 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private readonly prefixDot: string;
   private readonly sets: ListenerSets;
   private readonly invoker: HandlerInvoker;
-  private readonly subjectBases = new Map<DomainEventRegistration, string>();
   private readonly warnedTypes = new Set<string>();
   private readonly stats = emptyStats();
+  private readonly statistics: BusStatistics;
+  /** When the bus became what it is: created, activated, closing. */
+  private changedAt = new Date().toISOString();
   private held: Outgoing[] = [];
   /** Listener sets get transport subscriptions from activation on. */
   private subscribed = false;
@@ -93,11 +133,14 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
     @Inject(EVENT_TRANSPORT) private readonly transport: EventTransport,
+    @Inject(EVENT_BUS_TELEMETRY) private readonly telemetry: Telemetry,
   ) {
     this.codec = new EventCodec(eventRegistry, options.instanceId, options.source);
     this.dispatchOwnEvents = !transport.redelivers;
     this.prefixDot = `${options.subjectPrefix}.`;
-    this.invoker = new HandlerInvoker(this.stats, this.logger);
+    this.statistics = new BusStatistics(this.prefixDot);
+    this.invoker = new HandlerInvoker(this.stats, this.statistics, telemetry, this.logger);
+    telemetry.observe({ held: () => this.held.length, inspect: async () => this.transport.inspect?.() });
     this.sets = new ListenerSets(eventRegistry, options.retry.attempts, {
       added: (set) => {
         if (this.subscribed) this.subscribeSet(set);
@@ -120,6 +163,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.closing = true;
     this.active = false;
+    this.changedAt = new Date().toISOString();
     await this.transport.close();
     this.logger.log(`closed (${this.stats.published} published, ${this.stats.received} received)`);
   }
@@ -162,7 +206,28 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   }
 
   status(): EventBusStatus {
-    return { instanceId: this.instanceId, ready: this.active, transport: this.transport.status(), stats: { ...this.stats } };
+    const transport = this.transport.status();
+    let state: EventBusState = this.closing ? 'closing' : this.active ? 'ready' : 'bootstrapping';
+    let since = this.changedAt;
+    if (state === 'ready' && !transport.connected) state = 'disconnected';
+    // Ready since activation, or since the transport came back if that was later.
+    if ((state === 'disconnected' || state === 'ready') && transport.since && transport.since > since) since = transport.since;
+    return {
+      instanceId: this.instanceId,
+      ready: state === 'ready',
+      state,
+      since,
+      transport,
+      stats: { ...this.stats },
+      types: this.statistics.typeStatus(),
+      handlers: this.statistics.handlerStatus(),
+    };
+  }
+
+  /** `status()` and what only the server knows: on JetStream each consumer's pending and ack pending, the dead letters, a missing stream or consumer. */
+  async inspect(): Promise<EventBusInspection> {
+    const server = (await this.transport.inspect?.()) ?? { problems: [] };
+    return { ...this.status(), server };
   }
 
   /** @internal Used by the handler loader: one listener per `@OnDomainEvent` method. */
@@ -207,6 +272,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     // Subscribed first (a new durable consumer starts with new events), then what was held goes out.
     await this.transport.flush();
     this.active = true;
+    this.changedAt = new Date().toISOString();
     const held = this.held;
     this.held = [];
     for (const publish of held) {
@@ -229,10 +295,35 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     }
     const id = options?.id ?? nextEventId();
     const time = isoNow();
-    const base = this.subjectBase(registration);
+    const stats = this.statistics.type(registration.name);
+    const base = stats.destination;
     const subject = key === undefined ? base : `${base}.${key}`;
-    const publish = new Outgoing(event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs);
-    if (this.transport.encodes) publish.payload = this.codec.encode(event, registration, id, time);
+    // Caused by the event being handled here, if any: its flow continues.
+    const cause = currentEventContext();
+    const correlationId = options?.correlationId ?? cause?.correlationId ?? id;
+    const publish = new Outgoing(
+      event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs, correlationId, cause?.id, stats,
+    );
+    const { tracing, metrics } = this.telemetry;
+    if (metrics) publish.started = performance.now();
+    if (tracing) publish.span = tracing.startSend(publish, base, undefined);
+    if (correlationId !== id || cause || publish.span) {
+      publish.extensions = {
+        correlationid: correlationId !== id ? correlationId : undefined,
+        causationid: cause?.id,
+        traceparent: publish.span && tracing!.traceparent(publish.span),
+        tracestate: publish.span && tracing!.tracestate(publish.span),
+      };
+    }
+    if (this.transport.encodes) {
+      try {
+        publish.payload = this.codec.encode(event, registration, id, time, publish.extensions);
+      } catch (error) {
+        this.sent(publish, error);
+        throw error;
+      }
+      publish.span?.setAttribute('messaging.message.body.size', (publish.payload as Uint8Array).length);
+    }
     if (!this.active) {
       if (this.closing) throw new Error(`cannot publish ${registration.name}: the event bus is shut down`);
       this.held.push(publish);
@@ -243,18 +334,38 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
 
   /** Hands the event to the transport and runs the local handlers; settles when both are done. */
   private transmit(publish: Outgoing): Promise<void> {
-    const stored = this.transport.publish(publish.subject, publish.payload, publish.id);
-    this.stats.published++;
-    const handled = this.dispatchLocally(publish);
-    if (!stored) return handled ?? RESOLVED;
-    const accepted = stored.then(ignore, (error) => {
-      this.publishFailed(publish, error);
+    let stored: Promise<unknown> | void;
+    try {
+      stored = this.transport.publish(publish.subject, publish.payload, publish.id);
+    } catch (error) {
+      this.sent(publish, error);
       throw error;
-    });
+    }
+    this.stats.published++;
+    publish.stats.published++;
+    const handled = this.dispatchLocally(publish);
+    if (!stored) {
+      this.sent(publish);
+      return handled ?? RESOLVED;
+    }
+    const accepted = stored.then(
+      () => this.sent(publish),
+      (error) => {
+        this.publishFailed(publish, error);
+        throw error;
+      },
+    );
     return handled ? Promise.all([accepted, handled]).then(ignore) : accepted;
   }
 
+  /** Ends the send span and records the publish metrics, once the transport took the event or refused it. */
+  private sent(publish: Outgoing, error?: unknown): void {
+    if (publish.span) this.telemetry.tracing!.end(publish.span, error);
+    if (publish.started !== 0) this.telemetry.metrics!.published(publish.stats.destination, (performance.now() - publish.started) / 1000, error);
+  }
+
   private publishFailed(publish: Outgoing, error: unknown): void {
+    this.sent(publish, error);
     this.stats.publishErrors++;
     const err = error instanceof Error ? error : new Error(String(error));
     this.logger.error(`could not publish ${publish.registration.name} ${publish.id}: ${err.message}`, err.stack);
@@ -262,23 +373,43 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
 
   /** CQRS handlers always run here at once, as with CQRS alone; the bridge skips this instance's own events. */
   private dispatchLocally(publish: Outgoing): Promise<void> | undefined {
-    this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
-    if (!this.dispatchOwnEvents) return undefined;
     const type = publish.registration.name;
-    const sets = this.sets.broadcastFor(type);
+    const sets = this.dispatchOwnEvents ? this.sets.broadcastFor(type) : NO_SETS;
+    if (sets.length === 0 && !this.cqrsDispatch) return undefined;
+    const { traceparent, tracestate } = publish.extensions;
+    const context = new EventContext(
+      publish.id, type, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time, 1,
+      publish.correlationId, publish.causationId, traceparent, tracestate,
+    );
+    // What local CQRS handlers and sagas publish is caused by this event, as for @OnDomainEvent handlers.
+    if (this.cqrsDispatch) runHandling(context, this.cqrsDispatch, publish.event, publish.cqrsArgs);
     if (sets.length === 0) return undefined;
-    const context = new EventContext(publish.id, type, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time);
+    const delivery = this.telemetry.tracing?.startProcess(context, publish.stats.destination, undefined, undefined);
     let pending: Promise<unknown>[] | undefined;
     for (const set of sets) {
       if (set.route.key !== undefined || set.route.type === undefined) {
         if (!set.route.matches(type, publish.key)) continue;
       }
       // A failing handler is logged and counted; it does not fail the publish.
-      const result = this.invoker.invoke(set.listeners, publish.event, context);
+      const result = this.invoker.invoke(set.listeners, publish.event, context, undefined, delivery);
       if (result) (pending ??= []).push(result.then(ignore, ignore));
     }
-    if (!pending) return undefined;
-    return pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore);
+    return this.delivered(delivery, pending && (pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore)));
+  }
+
+  /** Ends a delivery's process span once its handlers settled (with the first failure, if any); passes the outcome on. */
+  private delivered<T>(delivery: ProcessSpan | undefined, outcome: Promise<T> | undefined): Promise<T> | undefined {
+    if (!delivery) return outcome;
+    const tracing = this.telemetry.tracing!;
+    if (!outcome) {
+      tracing.end(delivery.span);
+      return undefined;
+    }
+    outcome.then(
+      () => tracing.end(delivery.span),
+      (error) => tracing.end(delivery.span, error),
+    );
+    return outcome;
   }
 
   private subscribeSet(set: ListenerSet): void {
@@ -292,40 +423,40 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private receive(set: ListenerSet, subject: string, payload: TransportPayload, attempt: number): Promise<unknown> | undefined {
     const broadcast = set.queue === undefined;
     let event: object, id: string, type: string, source: string, time: string | undefined, origin: string | undefined;
+    let extensions: EnvelopeExtensions;
     if (payload instanceof Uint8Array) {
       if (broadcast && this.dispatchOwnEvents && this.codec.isOwn(payload)) return undefined;
       try {
-        ({ event, id, type, source, time, origin } = this.codec.decode(payload));
+        ({ event, id, type, source, time, origin, extensions } = this.codec.decode(payload));
       } catch (error) {
         this.rejectMessage(subject, error as Error);
         return Promise.reject(error);
       }
     } else {
       ({ event, id, type, source, time, origin } = payload);
+      extensions = payload.extensions ?? NO_EXTENSIONS;
     }
     const local = origin === this.options.instanceId;
     if (broadcast && local && this.dispatchOwnEvents) return undefined;
     this.stats.received++;
-    const base = this.prefixDot + type;
+    const stats = this.statistics.type(type);
+    stats.received++;
+    const base = stats.destination;
     const key = subject.length > base.length + 1 && subject.startsWith(base) && subject[base.length] === '.' ? subject.slice(base.length + 1) : undefined;
-    const context = new EventContext(id, type, source, origin, subject, key, local, time, attempt);
-    if (!this.transport.redelivers) return this.invoker.invoke(set.listeners, event, context);
-    return this.invoker.invokeRedeliverable(set, event, context);
+    const { correlationid, causationid, traceparent, tracestate } = extensions;
+    const context = new EventContext(id, type, source, origin, subject, key, local, time, attempt, correlationid ?? id, causationid, traceparent, tracestate);
+    const { tracing, metrics } = this.telemetry;
+    metrics?.consumedOne(base, set.queue, attempt);
+    const delivery = tracing?.startProcess(context, base, set.queue, payload instanceof Uint8Array ? payload.length : undefined);
+    if (!this.transport.redelivers) return this.delivered(delivery, this.invoker.invoke(set.listeners, event, context, undefined, delivery));
+    return this.delivered(delivery, this.invoker.invokeRedeliverable(set, event, context, delivery));
   }
 
   private rejectMessage(subject: string, error: Error): void {
     this.stats.decodeErrors++;
+    this.telemetry.metrics?.decodeFailed(error);
     if (error instanceof DecodeError) this.logger.warn(`dropped a message on ${subject}: ${error.message}`);
     else this.logger.error(`dropped a message on ${subject}: ${error.message}`, error.stack);
-  }
-
-  private subjectBase(registration: DomainEventRegistration): string {
-    let base = this.subjectBases.get(registration);
-    if (base === undefined) {
-      base = this.prefixDot + registration.name;
-      this.subjectBases.set(registration, base);
-    }
-    return base;
   }
 
   private unregistered(event: unknown): UnregisteredEventError {

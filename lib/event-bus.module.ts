@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { EVENT_BUS_MODULE_OPTIONS, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+import { EVENT_BUS_MODULE_OPTIONS, EVENT_BUS_TELEMETRY, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { CqrsBridge } from './cqrs-bridge.js';
 import { DeadLetters } from './dead-letters.js';
 import { DomainEventBus } from './domain-event-bus.js';
@@ -8,6 +8,9 @@ import { DomainEventHandlerLoader } from './domain-event-handler-loader.js';
 import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptionsFactory } from './event-bus-options.js';
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 import { createTransport } from './create-transport.js';
+import { EventBusHealthIndicator } from './observability/event-bus-health.indicator.js';
+import { Telemetry } from './observability/telemetry.js';
+import type { EventTransport } from './transport/event-transport.js';
 
 /** Holds the loader apart from the global module: its bootstrap hook must run after CqrsModule's. */
 @Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader] })
@@ -20,9 +23,11 @@ const coreProviders: Provider[] = [
     inject: [EVENT_BUS_MODULE_OPTIONS],
   },
   { provide: EVENT_TRANSPORT, useFactory: (resolved: ResolvedEventBusOptions, options: EventBusModuleOptions) => createTransport(resolved, options), inject: [RESOLVED_EVENT_BUS_OPTIONS, EVENT_BUS_MODULE_OPTIONS] },
+  { provide: EVENT_BUS_TELEMETRY, useFactory: (transport: EventTransport) => Telemetry.load(transport.status().transport), inject: [EVENT_TRANSPORT] },
   DomainEventBus,
   CqrsBridge,
   DeadLetters,
+  EventBusHealthIndicator,
 ];
 
 /**
@@ -45,7 +50,7 @@ export class EventBusModule {
       global: true,
       imports: [...imports, DomainEventHandlerLoaderModule],
       providers: [...optionsProviders, ...coreProviders],
-      exports: [DomainEventBus, DeadLetters, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
+      exports: [DomainEventBus, DeadLetters, EventBusHealthIndicator, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
     };
   }
 

@@ -4,9 +4,14 @@ export type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptions
 export {
   DomainEventBus,
   UnregisteredEventError,
+  type EventBusInspection,
+  type EventBusState,
   type EventBusStatus,
   type PublishOptions,
 } from './domain-event-bus.js';
+export { currentEventContext } from './observability/handling-context.js';
+export type { HandlerStatus, TypeStatus } from './observability/bus-statistics.js';
+export { EventBusHealthIndicator, type EventBusHealthOptions, type EventBusHealthResult } from './observability/event-bus-health.indicator.js';
 export type { DomainEventHandler, EventSubscription, SubscribeOptions } from './listener-sets.js';
 export type { EventBusStats } from './event-bus-stats.js';
 export { EventContext } from './event-context.js';
@@ -24,9 +29,12 @@ export { DurableDelivery, type AttemptRunner, type DurableMessage } from './deli
 export type { DeliveryOptions, StartPosition } from './delivery/delivery-options.js';
 export type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStore } from './delivery/dead-letter-store.js';
 export { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+export type { EnvelopeExtensions } from './codec/envelope-extensions.js';
 export {
   TransportClosedError,
+  type ConsumerStatus,
   type EventTransport,
+  type TransportInspection,
   type LocalEnvelope,
   type TransportMessageHandler,
   type TransportPayload,

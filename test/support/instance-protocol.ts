@@ -11,6 +11,9 @@ export type InstanceCommand =
       intervalMs?: number;
       /** CloudEvents id to publish with (the same for every event of the command). */
       eventId?: string;
+      correlationId?: string;
+      /** Publish inside an active OpenTelemetry span of this name (instances started with FIXTURE_OTEL=true). */
+      span?: string;
     }
   | { cmd: 'publishUnregistered' }
   | { cmd: 'subscribe'; name: string; pattern: string; key?: string; group?: string; start?: 'new' | 'all' | number }
@@ -22,6 +25,8 @@ export type InstanceCommand =
   /** Makes the "poison" handler succeed from now on. */
   | { cmd: 'heal' }
   | { cmd: 'deadLetters' }
+  /** Finished spans and collected metrics (instances started with FIXTURE_OTEL=true). */
+  | { cmd: 'telemetry' }
   | { cmd: 'replay'; id?: string }
   | { cmd: 'close' };
 
@@ -36,6 +41,10 @@ export interface HandlerRecord {
   local: boolean;
   attempt: number;
   origin: string | undefined;
+  /** The CloudEvents id, and the flow it belongs to (EventContext). */
+  id?: string;
+  correlationId?: string;
+  causationId?: string;
   /** The event is an instance of its class, with its Dates, value objects and bigints rebuilt. */
   intact: boolean;
 }

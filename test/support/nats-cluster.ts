@@ -16,11 +16,12 @@ export class NatsCluster {
     return new NatsCluster(server, { EVENT_BUS_TRANSPORT: transport, NATS_URL: server.url, NATS_RECONNECT_TIME_WAIT_MS: '100', ...env });
   }
 
-  async instance(name: string, env: Record<string, string> = {}, { importCqrs = true, bootPublishId }: InstanceAppOptions = {}): Promise<ChildProcessInstance> {
+  async instance(name: string, env: Record<string, string> = {}, { importCqrs = true, bootPublishId, chain }: InstanceAppOptions = {}): Promise<ChildProcessInstance> {
     const instance = await ChildProcessInstance.start(name, {
       ...this.env,
       FIXTURE_IMPORT_CQRS: String(importCqrs),
       ...(bootPublishId ? { FIXTURE_BOOT_PUBLISH: bootPublishId } : {}),
+      ...(chain ? { FIXTURE_CHAIN: 'true' } : {}),
       ...env,
     });
     this.running.push(instance);

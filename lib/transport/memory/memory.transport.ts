@@ -15,6 +15,7 @@ export class MemoryTransport implements EventTransport {
   readonly redelivers = false;
   private readonly unsubscribers = new Set<() => void>();
   private closed = false;
+  private since = new Date().toISOString();
 
   constructor(
     private readonly broker: MemoryBroker,
@@ -45,13 +46,14 @@ export class MemoryTransport implements EventTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.since = new Date().toISOString();
     await this.broker.idle();
     for (const unsubscribe of this.unsubscribers) unsubscribe();
     this.unsubscribers.clear();
   }
 
   status(): TransportStatus {
-    return { transport: 'memory', connected: !this.closed, disconnects: 0, reconnects: 0 };
+    return { transport: 'memory', connected: !this.closed, disconnects: 0, reconnects: 0, since: this.since };
   }
 }
 

@@ -32,6 +32,8 @@ export class NatsTransport implements EventTransport {
   private disconnects = 0;
   private reconnects = 0;
   private lastError?: string;
+  /** When `connected` last changed. */
+  private since?: string;
 
   constructor(
     private readonly options: ResolvedNatsOptions,
@@ -45,7 +47,7 @@ export class NatsTransport implements EventTransport {
     } catch (error) {
       throw new NatsConnectError(`cannot connect to NATS at ${servers}: ${(error as Error).message}`, { cause: error });
     }
-    this.connected = true;
+    this.changed(true);
     this.logger.log(`connected to ${this.connection.getServer()}`);
     void this.watch(this.connection);
   }
@@ -93,7 +95,7 @@ export class NatsTransport implements EventTransport {
       this.logger.warn(`drain failed (${(error as Error).message}); closing`);
       await connection.close();
     }
-    this.connected = false;
+    this.changed(false);
   }
 
   status(): TransportStatus {
@@ -104,19 +106,27 @@ export class NatsTransport implements EventTransport {
       disconnects: this.disconnects,
       reconnects: this.reconnects,
       lastError: this.lastError,
+      since: this.since,
     };
+  }
+
+  private changed(connected: boolean): void {
+    if (this.connected === connected && this.since) return;
+    this.connected = connected;
+    this.since = new Date().toISOString();
   }
 
   private async watch(connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
       switch (status.type) {
         case 'disconnect':
-          this.connected = false;
+          this.changed(false);
+          this.lastError = `disconnected from ${status.server}`;
           this.disconnects++;
           this.logger.warn(`disconnected from ${status.server}; reconnecting (publishes are buffered meanwhile)`);
           break;
         case 'reconnect':
-          this.connected = true;
+          this.changed(true);
           this.reconnects++;
           this.logger.log(`reconnected to ${status.server}`);
           break;
@@ -133,7 +143,7 @@ export class NatsTransport implements EventTransport {
           break;
       }
     }
-    this.connected = false;
+    this.changed(false);
     const closedWith = await connection.closed();
     if (closedWith instanceof Error) {
       this.lastError = closedWith.message;
