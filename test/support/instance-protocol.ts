@@ -50,3 +50,22 @@ export interface HandlerRecord {
 }
 
 export type InstanceReply = { ok: true; value?: unknown } | { ok: false; error: string };
+
+/** A finished OpenTelemetry span, as plain data. */
+export interface FinishedSpan {
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  attributes: Record<string, unknown>;
+  status: { code: number; message?: string };
+  /** Event names (an `exception` for a recorded error). */
+  events: string[];
+}
+
+/** One metric's data points; a histogram's value is its count. */
+export interface RecordedMetric {
+  name: string;
+  points: { attributes: Record<string, unknown>; value: number }[];
+}
