@@ -11,6 +11,7 @@ import { isoNow } from './iso-clock.js';
 import { ListenerSets, type DomainEventHandler, type EventSubscription, type Listener, type ListenerSet, type SubscribeOptions } from './listener-sets.js';
 import { eventRegistry, type DomainEventRegistration } from './registry/event-registry.js';
 import type { EventPattern } from './event-route.js';
+import type { BusObserver } from './observability/bus-observer.js';
 import { BusStatistics, type HandlerStatus, type TypeStats, type TypeStatus } from './observability/bus-statistics.js';
 import { currentEventContext, runHandling } from './observability/handling-context.js';
 import type { ProcessSpan } from './observability/event-tracing.js';
@@ -129,6 +130,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private active = false;
   private closing = false;
   private cqrsDispatch: LocalCqrsDispatch | undefined;
+  private observer: BusObserver | undefined;
 
   constructor(
     @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
@@ -233,6 +235,12 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   /** @internal Used by the handler loader: one listener per `@OnDomainEvent` method. */
   addListener(pattern: EventPattern, listener: Listener, options: SubscribeOptions): EventSubscription {
     return this.sets.add(pattern, listener, options);
+  }
+
+  /** @internal Test helpers: told of every publish and handler run. */
+  observe(observer: BusObserver): void {
+    this.observer = observer;
+    this.invoker.observer = observer;
   }
 
   /** @internal Installed by the CQRS bridge: how events reach the local CQRS EventBus. */
@@ -343,6 +351,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     }
     this.stats.published++;
     publish.stats.published++;
+    if (this.observer?.published) this.observer.published(publish.event, this.contextOf(publish));
     const handled = this.dispatchLocally(publish);
     if (!stored) {
       this.sent(publish);
@@ -376,11 +385,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     const type = publish.registration.name;
     const sets = this.dispatchOwnEvents ? this.sets.broadcastFor(type) : NO_SETS;
     if (sets.length === 0 && !this.cqrsDispatch) return undefined;
-    const { traceparent, tracestate } = publish.extensions;
-    const context = new EventContext(
-      publish.id, type, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time, 1,
-      publish.correlationId, publish.causationId, traceparent, tracestate,
-    );
+    const context = this.contextOf(publish);
     // What local CQRS handlers and sagas publish is caused by this event, as for @OnDomainEvent handlers.
     if (this.cqrsDispatch) runHandling(context, this.cqrsDispatch, publish.event, publish.cqrsArgs);
     if (sets.length === 0) return undefined;
@@ -395,6 +400,15 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
       if (result) (pending ??= []).push(result.then(ignore, ignore));
     }
     return this.delivered(delivery, pending && (pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore)));
+  }
+
+  /** The context of an event published here, as its local handlers see it. */
+  private contextOf(publish: Outgoing): EventContext {
+    const { traceparent, tracestate } = publish.extensions;
+    return new EventContext(
+      publish.id, publish.registration.name, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time, 1,
+      publish.correlationId, publish.causationId, traceparent, tracestate,
+    );
   }
 
   /** Ends a delivery's process span once its handlers settled (with the first failure, if any); passes the outcome on. */

@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { EventBusStats } from './event-bus-stats.js';
 import type { EventContext } from './event-context.js';
 import type { Listener, ListenerSet } from './listener-sets.js';
+import type { BusObserver } from './observability/bus-observer.js';
 import type { BusStatistics, HandlerStats } from './observability/bus-statistics.js';
 import type { ProcessSpan } from './observability/event-tracing.js';
 import { runHandling } from './observability/handling-context.js';
@@ -17,6 +18,9 @@ const MAX_REMEMBERED_RETRIES = 10_000;
  * so that a redelivery runs only those that failed.
  */
 export class HandlerInvoker {
+  /** Told of every handler run when set (test helpers). */
+  observer: BusObserver | undefined;
+
   constructor(
     private readonly stats: EventBusStats,
     private readonly statistics: BusStatistics,
@@ -69,36 +73,45 @@ export class HandlerInvoker {
       if (result && typeof result.then === 'function') {
         return result.then(
           () => {
-            if (started !== 0 || span) this.ended(listener, stats, context, started, span);
+            if (started !== 0 || span || this.observer) this.ended(listener, event, stats, context, started, span);
             succeeded?.add(listener);
           },
-          (error) => this.failed(listener, stats, context, started, span, error),
+          (error) => this.failed(listener, event, stats, context, started, span, error),
         );
       }
-      if (started !== 0 || span) this.ended(listener, stats, context, started, span);
+      if (started !== 0 || span || this.observer) this.ended(listener, event, stats, context, started, span);
       succeeded?.add(listener);
       return undefined;
     } catch (error) {
-      return this.failed(listener, stats, context, started, span, error);
+      return this.failed(listener, event, stats, context, started, span, error);
     }
   }
 
-  /** Records a run's duration (when timed) and ends its span (when traced). */
-  private ended(listener: Listener, stats: HandlerStats, context: EventContext, started: number, span: ProcessSpan | undefined, error?: Error): void {
+  /** Records a run's duration (when timed), ends its span (when traced) and tells the observer. */
+  private ended(listener: Listener, event: object, stats: HandlerStats, context: EventContext, started: number, span: ProcessSpan | undefined, error?: Error): void {
     if (started !== 0) {
       const ms = performance.now() - started;
       stats.took(ms);
       this.telemetry.metrics?.handled(this.statistics.type(context.type).destination, listener.description, ms / 1000, error);
     }
     if (span) this.telemetry.tracing!.end(span.span, error);
+    this.observer?.handled?.(listener.description, event, context, error);
   }
 
   /** Logs and counts a failure, and returns it as a rejection for durable transports to act on. */
-  private failed(listener: Listener, stats: HandlerStats, context: EventContext, started: number, span: ProcessSpan | undefined, error: unknown): Promise<never> {
+  private failed(
+    listener: Listener,
+    event: object,
+    stats: HandlerStats,
+    context: EventContext,
+    started: number,
+    span: ProcessSpan | undefined,
+    error: unknown,
+  ): Promise<never> {
     const err = error instanceof Error ? error : new Error(String(error));
     this.stats.handlerErrors++;
     stats.failed(err);
-    this.ended(listener, stats, context, started, span, err);
+    this.ended(listener, event, stats, context, started, span, err);
     this.logger.error(`${listener.description} failed on ${context.type} ${context.id} (attempt ${context.attempt}): ${err.message}`, err.stack);
     return Promise.reject(err);
   }

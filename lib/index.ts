@@ -52,3 +52,5 @@ export { JetStreamTransport } from './transport/jetstream/jetstream.transport.js
 export type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 export { KvIdempotencyStore } from './transport/jetstream/kv-idempotency-store.js';
 export { StreamConflictError } from './transport/jetstream/jetstream-streams.js';
+export { EventBusTestingModule } from './testing/event-bus-testing.module.js';
+export { EventBusTester, type HandledEvent, type HandledTarget, type PublishedEvent } from './testing/event-bus-tester.js';
