@@ -85,6 +85,8 @@ class Outgoing implements LocalEnvelope {
   span: Span | undefined;
   /** performance.now() at publish, while measuring. */
   started = 0;
+  /** The context local handlers see; made when there are any. */
+  context: EventContext | undefined;
 
   get type(): string {
     return this.registration.name;
@@ -380,15 +382,22 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     this.logger.error(`could not publish ${publish.registration.name} ${publish.id}: ${err.message}`, err.stack);
   }
 
-  /** CQRS handlers always run here at once, as with CQRS alone; the bridge skips this instance's own events. */
+  /**
+   * CQRS handlers always run here at once, as with CQRS alone; the bridge skips this instance's own
+   * events. They and the local listeners run as the handling of the event (one async context for
+   * all), so that what they publish is caused by it.
+   */
   private dispatchLocally(publish: Outgoing): Promise<void> | undefined {
-    const type = publish.registration.name;
-    const sets = this.dispatchOwnEvents ? this.sets.broadcastFor(type) : NO_SETS;
+    const sets = this.dispatchOwnEvents ? this.sets.broadcastFor(publish.registration.name) : NO_SETS;
     if (sets.length === 0 && !this.cqrsDispatch) return undefined;
-    const context = this.contextOf(publish);
-    // What local CQRS handlers and sagas publish is caused by this event, as for @OnDomainEvent handlers.
-    if (this.cqrsDispatch) runHandling(context, this.cqrsDispatch, publish.event, publish.cqrsArgs);
+    return runHandling(this.contextOf(publish), this.dispatchWithin, publish, sets);
+  }
+
+  private readonly dispatchWithin = (publish: Outgoing, sets: readonly ListenerSet[]): Promise<void> | undefined => {
+    this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
     if (sets.length === 0) return undefined;
+    const context = publish.context!;
+    const type = context.type;
     const delivery = this.telemetry.tracing?.startProcess(context, publish.stats.destination, undefined, undefined);
     let pending: Promise<unknown>[] | undefined;
     for (const set of sets) {
@@ -400,15 +409,16 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
       if (result) (pending ??= []).push(result.then(ignore, ignore));
     }
     return this.delivered(delivery, pending && (pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore)));
-  }
+  };
 
   /** The context of an event published here, as its local handlers see it. */
   private contextOf(publish: Outgoing): EventContext {
+    if (publish.context) return publish.context;
     const { traceparent, tracestate } = publish.extensions;
-    return new EventContext(
+    return (publish.context = new EventContext(
       publish.id, publish.registration.name, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time, 1,
       publish.correlationId, publish.causationId, traceparent, tracestate,
-    );
+    ));
   }
 
   /** Ends a delivery's process span once its handlers settled (with the first failure, if any); passes the outcome on. */

@@ -5,7 +5,7 @@ import type { Listener, ListenerSet } from './listener-sets.js';
 import type { BusObserver } from './observability/bus-observer.js';
 import type { BusStatistics, HandlerStats } from './observability/bus-statistics.js';
 import type { ProcessSpan } from './observability/event-tracing.js';
-import { runHandling } from './observability/handling-context.js';
+import { currentEventContext, runHandling } from './observability/handling-context.js';
 import type { Telemetry } from './observability/telemetry.js';
 
 /** Events awaiting redelivery whose partial success a set remembers; past this the oldest are forgotten. */
@@ -33,6 +33,12 @@ export class HandlerInvoker {
    * that rejects with the first failure. `delivery` is the process span the handler spans belong to.
    */
   invoke(listeners: readonly Listener[], event: object, context: EventContext, succeeded?: Set<Listener>, delivery?: ProcessSpan): Promise<unknown> | undefined {
+    // One async context for the listeners of a delivery (the bus may have entered it already, for local CQRS handlers).
+    if (currentEventContext() === context) return this.invokeAll(listeners, event, context, succeeded, delivery);
+    return runHandling(context, () => this.invokeAll(listeners, event, context, succeeded, delivery), undefined, undefined);
+  }
+
+  private invokeAll(listeners: readonly Listener[], event: object, context: EventContext, succeeded: Set<Listener> | undefined, delivery: ProcessSpan | undefined): Promise<unknown> | undefined {
     let pending: Promise<unknown>[] | undefined;
     for (const listener of listeners) {
       if ((listener.remoteOnly && context.local) || succeeded?.has(listener)) continue;
@@ -58,18 +64,14 @@ export class HandlerInvoker {
     });
   }
 
-  /** The one place a handler is called: in its event's handling context, timed when sampled or measured, traced when tracing. */
+  /** The one place a handler is called (in its event's handling context): timed when sampled or measured, traced when tracing. */
   private call(listener: Listener, event: object, context: EventContext, succeeded: Set<Listener> | undefined, delivery: ProcessSpan | undefined): Promise<unknown> | undefined {
     const { tracing, metrics } = this.telemetry;
-    const stats = this.statistics.handler(listener.description);
+    const stats = this.statistics.of(listener);
     const started = stats.started() || metrics ? performance.now() : 0;
     const span = delivery && tracing?.startHandle(delivery, listener.description, this.statistics.type(context.type).destination);
     try {
-      const result = (
-        span
-          ? runHandling(context, () => tracing!.within(span, listener.handler, event, context))
-          : runHandling(context, listener.handler, event, context)
-      ) as Promise<unknown> | undefined;
+      const result = (span ? tracing!.within(span, listener.handler, event, context) : listener.handler(event, context)) as Promise<unknown> | undefined;
       if (result && typeof result.then === 'function') {
         return result.then(
           () => {

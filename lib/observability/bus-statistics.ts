@@ -25,7 +25,7 @@ export class TypeStats implements TypeStatus {
 }
 
 /** One run in this many has its duration measured for status() (every run when metrics are on). */
-const SAMPLE_MASK = 15;
+const SAMPLE_MASK = 63;
 /** Durations kept per handler for the percentiles: the most recent samples. */
 const SAMPLES = 256;
 
@@ -59,6 +59,9 @@ export class HandlerStats {
   }
 }
 
+/** Where a listener keeps its handler's stats once looked up: no lookup per run. */
+const STATS = Symbol('handler stats');
+
 /** The bus's counters per type and per handler: one Map lookup per event, no strings built. */
 export class BusStatistics {
   private readonly types = new Map<string, TypeStats>();
@@ -73,7 +76,13 @@ export class BusStatistics {
     return stats;
   }
 
-  handler(description: string): HandlerStats {
+  /** The stats of a listener's handler (shared by the listeners of one `Class.method`). */
+  of(listener: { readonly description: string }): HandlerStats {
+    const holder = listener as { [STATS]?: HandlerStats; readonly description: string };
+    return (holder[STATS] ??= this.handler(listener.description));
+  }
+
+  private handler(description: string): HandlerStats {
     let stats = this.handlers.get(description);
     if (!stats) this.handlers.set(description, (stats = new HandlerStats()));
     return stats;

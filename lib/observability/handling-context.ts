@@ -13,7 +13,7 @@ export function currentEventContext(): EventContext | undefined {
   return handling.getStore();
 }
 
-/** Calls `fn(...args)` as the handling of the event of `context` (no closure per call). */
-export function runHandling<A extends unknown[], R>(context: EventContext, fn: (...args: A) => R, ...args: A): R {
-  return handling.run(context, fn, ...args);
+/** Calls `fn(a, b)` as the handling of the event of `context` (fixed arity: no closure or array per call of our own). */
+export function runHandling<A, B, R>(context: EventContext, fn: (a: A, b: B) => R, a: A, b: B): R {
+  return handling.run(context, fn, a, b);
 }
