@@ -4,8 +4,6 @@ export const EVENT_BUS_MODULE_OPTIONS = Symbol('EVENT_BUS_MODULE_OPTIONS');
 export const RESOLVED_EVENT_BUS_OPTIONS = Symbol('RESOLVED_EVENT_BUS_OPTIONS');
 /** DI token of the transport (`EventTransport`) the bus publishes and subscribes through. */
 export const EVENT_TRANSPORT = Symbol('EVENT_TRANSPORT');
-/** The bus's tracing and metrics (loaded at startup; off without `@opentelemetry/api`). */
-export const EVENT_BUS_TELEMETRY = Symbol('EVENT_BUS_TELEMETRY');
 
 export const ON_DOMAIN_EVENT_METADATA = 'nestjs-domain-events:on-domain-event';
 

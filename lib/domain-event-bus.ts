@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import type { Span } from '@opentelemetry/api';
 import { NO_EXTENSIONS, type EnvelopeExtensions } from './codec/envelope-extensions.js';
 import { DecodeError, EventCodec } from './codec/event-codec.js';
-import { EVENT_BUS_TELEMETRY, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { emptyStats, type EventBusStats } from './event-bus-stats.js';
 import { EventContext } from './event-context.js';
 import { nextEventId } from './event-id.js';
@@ -15,7 +15,7 @@ import type { BusObserver } from './observability/bus-observer.js';
 import { BusStatistics, type HandlerStatus, type TypeStats, type TypeStatus } from './observability/bus-statistics.js';
 import { currentEventContext, runHandling } from './observability/handling-context.js';
 import type { ProcessSpan } from './observability/event-tracing.js';
-import type { Telemetry } from './observability/telemetry.js';
+import { Telemetry } from './observability/telemetry.js';
 import { tokenProblem } from './routing/subject-token.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
 import type { EventTransport, LocalEnvelope, TransportInspection, TransportPayload, TransportStatus } from './transport/event-transport.js';
@@ -133,18 +133,18 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private closing = false;
   private cqrsDispatch: LocalCqrsDispatch | undefined;
   private observer: BusObserver | undefined;
+  /** Tracing and metrics: loaded at module init, off until then and without `@opentelemetry/api`. */
+  private telemetry = Telemetry.off;
 
   constructor(
     @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
     @Inject(EVENT_TRANSPORT) private readonly transport: EventTransport,
-    @Inject(EVENT_BUS_TELEMETRY) private readonly telemetry: Telemetry,
   ) {
     this.codec = new EventCodec(eventRegistry, options.instanceId, options.source);
     this.dispatchOwnEvents = !transport.redelivers;
     this.prefixDot = `${options.subjectPrefix}.`;
     this.statistics = new BusStatistics(this.prefixDot);
-    this.invoker = new HandlerInvoker(this.stats, this.statistics, telemetry, this.logger);
-    telemetry.observe({ held: () => this.held.length, inspect: async () => this.transport.inspect?.() });
+    this.invoker = new HandlerInvoker(this.stats, this.statistics, this.logger);
     this.sets = new ListenerSets(eventRegistry, options.retry.attempts, {
       added: (set) => {
         if (this.subscribed) this.subscribeSet(set);
@@ -162,6 +162,10 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     await this.transport.connect();
+    // Looked up once: an OpenTelemetry SDK is started before the application is created, or not at all.
+    this.telemetry = await Telemetry.load(this.transport.status().transport);
+    this.telemetry.observe({ held: () => this.held.length, inspect: async () => this.transport.inspect?.() });
+    this.invoker.telemetry = this.telemetry;
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { EVENT_BUS_MODULE_OPTIONS, EVENT_BUS_TELEMETRY, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+import { EVENT_BUS_MODULE_OPTIONS, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { CqrsBridge } from './cqrs-bridge.js';
 import { DeadLetters } from './dead-letters.js';
 import { DomainEventBus } from './domain-event-bus.js';
@@ -9,8 +9,6 @@ import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptions
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 import { createTransport } from './create-transport.js';
 import { EventBusHealthIndicator } from './observability/event-bus-health.indicator.js';
-import { Telemetry } from './observability/telemetry.js';
-import type { EventTransport } from './transport/event-transport.js';
 
 /** Holds the loader apart from the global module: its bootstrap hook must run after CqrsModule's. */
 @Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader] })
@@ -23,7 +21,6 @@ const coreProviders: Provider[] = [
     inject: [EVENT_BUS_MODULE_OPTIONS],
   },
   { provide: EVENT_TRANSPORT, useFactory: (resolved: ResolvedEventBusOptions, options: EventBusModuleOptions) => createTransport(resolved, options), inject: [RESOLVED_EVENT_BUS_OPTIONS, EVENT_BUS_MODULE_OPTIONS] },
-  { provide: EVENT_BUS_TELEMETRY, useFactory: (transport: EventTransport) => Telemetry.load(transport.status().transport), inject: [EVENT_TRANSPORT] },
   DomainEventBus,
   CqrsBridge,
   DeadLetters,

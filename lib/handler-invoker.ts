@@ -6,7 +6,7 @@ import type { BusObserver } from './observability/bus-observer.js';
 import type { BusStatistics, HandlerStats } from './observability/bus-statistics.js';
 import type { ProcessSpan } from './observability/event-tracing.js';
 import { currentEventContext, runHandling } from './observability/handling-context.js';
-import type { Telemetry } from './observability/telemetry.js';
+import { Telemetry } from './observability/telemetry.js';
 
 /** Events awaiting redelivery whose partial success a set remembers; past this the oldest are forgotten. */
 const MAX_REMEMBERED_RETRIES = 10_000;
@@ -20,11 +20,12 @@ const MAX_REMEMBERED_RETRIES = 10_000;
 export class HandlerInvoker {
   /** Told of every handler run when set (test helpers). */
   observer: BusObserver | undefined;
+  /** Set by the bus once loaded. */
+  telemetry = Telemetry.off;
 
   constructor(
     private readonly stats: EventBusStats,
     private readonly statistics: BusStatistics,
-    private readonly telemetry: Telemetry,
     private readonly logger: Logger,
   ) {}
 
