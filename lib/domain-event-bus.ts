@@ -144,7 +144,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     this.dispatchOwnEvents = !transport.redelivers;
     this.prefixDot = `${options.subjectPrefix}.`;
     this.statistics = new BusStatistics(this.prefixDot);
-    this.invoker = new HandlerInvoker(this.stats, this.statistics, this.logger);
+    this.invoker = new HandlerInvoker(this.stats, this.statistics, this.logger, options.causation);
     this.sets = new ListenerSets(eventRegistry, options.retry.attempts, {
       added: (set) => {
         if (this.subscribed) this.subscribeSet(set);
@@ -313,14 +313,14 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     const base = stats.destination;
     const subject = key === undefined ? base : `${base}.${key}`;
     // Caused by the event being handled here, if any: its flow continues.
-    const cause = currentEventContext();
+    const cause = this.options.causation ? currentEventContext() : undefined;
     const correlationId = options?.correlationId ?? cause?.correlationId ?? id;
     const publish = new Outgoing(
       event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs, correlationId, cause?.id, stats,
     );
     const { tracing, metrics } = this.telemetry;
     if (metrics) publish.started = performance.now();
-    if (tracing) publish.span = tracing.startSend(publish, base, undefined);
+    if (tracing) publish.span = tracing.startSend(publish, base);
     if (correlationId !== id || cause || publish.span) {
       publish.extensions = {
         correlationid: correlationId !== id ? correlationId : undefined,
@@ -373,10 +373,12 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     return handled ? Promise.all([accepted, handled]).then(ignore) : accepted;
   }
 
-  /** Ends the send span and records the publish metrics, once the transport took the event or refused it. */
+  /** Ends the send span and records the publish metrics, once (the transport took the event or refused it). */
   private sent(publish: Outgoing, error?: unknown): void {
     if (publish.span) this.telemetry.tracing!.end(publish.span, error);
     if (publish.started !== 0) this.telemetry.metrics!.published(publish.stats.destination, (performance.now() - publish.started) / 1000, error);
+    publish.span = undefined;
+    publish.started = 0;
   }
 
   private publishFailed(publish: Outgoing, error: unknown): void {
@@ -394,7 +396,8 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private dispatchLocally(publish: Outgoing): Promise<void> | undefined {
     const sets = this.dispatchOwnEvents ? this.sets.broadcastFor(publish.registration.name) : NO_SETS;
     if (sets.length === 0 && !this.cqrsDispatch) return undefined;
-    return runHandling(this.contextOf(publish), this.dispatchWithin, publish, sets);
+    const context = this.contextOf(publish);
+    return this.options.causation ? runHandling(context, this.dispatchWithin, publish, sets) : this.dispatchWithin(publish, sets);
   }
 
   private readonly dispatchWithin = (publish: Outgoing, sets: readonly ListenerSet[]): Promise<void> | undefined => {

@@ -27,6 +27,12 @@ export interface EventBusModuleOptions {
   jetstream?: JetStreamOptions;
   /** Retries of failing handlers on durable transports. */
   retry?: RetryOptions;
+  /**
+   * Whether what a handler publishes is caused by the event it handles (`causationId`, and its
+   * `correlationId` continued), through an AsyncLocalStorage around every delivery. Default true;
+   * false saves that cost per delivery, and every publish then starts a flow of its own.
+   */
+  causation?: boolean;
 }
 
 export interface EventBusOptionsFactory {

@@ -27,6 +27,8 @@ export class HandlerInvoker {
     private readonly stats: EventBusStats,
     private readonly statistics: BusStatistics,
     private readonly logger: Logger,
+    /** Whether listeners run as the handling of their event (see EventBusModuleOptions.causation). */
+    private readonly causation: boolean,
   ) {}
 
   /**
@@ -35,7 +37,7 @@ export class HandlerInvoker {
    */
   invoke(listeners: readonly Listener[], event: object, context: EventContext, succeeded?: Set<Listener>, delivery?: ProcessSpan): Promise<unknown> | undefined {
     // One async context for the listeners of a delivery (the bus may have entered it already, for local CQRS handlers).
-    if (currentEventContext() === context) return this.invokeAll(listeners, event, context, succeeded, delivery);
+    if (!this.causation || currentEventContext() === context) return this.invokeAll(listeners, event, context, succeeded, delivery);
     return runHandling(context, () => this.invokeAll(listeners, event, context, succeeded, delivery), undefined, undefined);
   }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { asString, oneOf, pick, type Env } from './config/settings.js';
+import { asBoolean, asString, oneOf, pick, type Env } from './config/settings.js';
 import { resolveRetryOptions, type ResolvedRetryOptions } from './delivery/retry-policy.js';
 import type { EventBusModuleOptions } from './event-bus-options.js';
 import { subjectProblem } from './routing/subject-pattern.js';
@@ -15,6 +15,8 @@ export interface ResolvedEventBusOptions {
   instanceId: string;
   source: string;
   retry: ResolvedRetryOptions;
+  /** Whether handlers run in an async context that makes what they publish caused by their event. */
+  causation: boolean;
 }
 
 /**
@@ -48,5 +50,6 @@ export function resolveEventBusOptions(options: EventBusModuleOptions = {}, env:
     instanceId,
     source: source.value ?? '/nestjs-domain-events',
     retry: resolveRetryOptions(options.retry, env),
+    causation: pick(options.causation, 'causation', env, 'EVENT_BUS_CAUSATION', asBoolean).value ?? true,
   };
 }

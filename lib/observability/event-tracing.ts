@@ -43,8 +43,8 @@ export class EventTracing {
     return new EventTracing(api, system);
   }
 
-  /** The send span of one publish: a child of the caller's span (an HTTP request, a handler), if any. */
-  startSend(event: OutgoingEvent, destination: string, bodySize: number | undefined): Span {
+  /** The send span of one publish: a child of the caller's span (an HTTP request, a handler), if any. The body size is set once encoded. */
+  startSend(event: OutgoingEvent, destination: string): Span {
     const attributes: Attributes = {
       'messaging.system': this.system,
       'messaging.destination.name': event.subject,
@@ -55,7 +55,6 @@ export class EventTracing {
       'cloudevents.event_type': event.type,
       'cloudevents.event_source': event.source,
     };
-    if (bodySize !== undefined) attributes['messaging.message.body.size'] = bodySize;
     return this.tracer.startSpan(`send ${destination}`, { kind: this.api.SpanKind.PRODUCER, attributes }, this.api.context.active());
   }
 

@@ -111,3 +111,22 @@ describe('EventBusTestingModule: an application test of a saga', () => {
     expect(await later).toEqual(new OrderPlaced('o-5', 3));
   });
 });
+
+describe('causation: false', () => {
+  it('runs handlers outside an async context of their event: what they publish starts a flow of its own', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [CqrsModule.forRoot(), EventBusTestingModule.forRoot({ causation: false })],
+      providers: [BillingSaga, RequestInvoiceHandler, Mailer],
+    }).compile();
+    await moduleRef.init();
+    try {
+      await moduleRef.get(DomainEventBus).publish(new OrderPlaced('o-6', 5));
+      await moduleRef.get(EventBusTester).published(InvoiceRequested);
+      const [, requested] = moduleRef.get(EventBusTester).events;
+      expect(requested.context.causationId).toBeUndefined();
+      expect(requested.context.correlationId).toBe(requested.context.id);
+    } finally {
+      await moduleRef.close();
+    }
+  });
+});
