@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { Span } from '@opentelemetry/api';
 import { idProblem } from './codec/cloudevents-attributes.js';
 import { DecodeError } from './codec/codec-errors.js';
+import { NO_EXTENSIONS, type EnvelopeExtensions } from './codec/envelope-extensions.js';
 import { EventCodec, type DecodedEvent } from './codec/event-codec.js';
 import { MAX_ID_LENGTH } from './codec/wire-limits.js';
 import { EventBusConfigError } from './config/settings.js';
@@ -14,25 +16,51 @@ import { ListenerSets, type DomainEventHandler, type EventSubscription, type Lis
 import { eventRegistry, type DomainEventRegistration } from './registry/event-registry.js';
 import type { EventPattern } from './event-route.js';
 import type { MessageHeaders } from './message-headers.js';
+import type { BusObserver } from './observability/bus-observer.js';
+import { BusStatistics, type HandlerStatus, type TypeStats, type TypeStatus } from './observability/bus-statistics.js';
+import type { ProcessSpan } from './observability/event-tracing.js';
+import { currentEventContext, runHandling } from './observability/handling-context.js';
+import { Telemetry } from './observability/telemetry.js';
 import { printable, quoted } from './printable.js';
 import { subjectLengthProblem } from './routing/subject-length.js';
 import { tokenProblem } from './routing/subject-token.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
-import type { EventTransport, LocalEnvelope, TransportPayload, TransportStatus } from './transport/event-transport.js';
+import type { EventTransport, LocalEnvelope, TransportInspection, TransportPayload, TransportStatus } from './transport/event-transport.js';
 
 export interface PublishOptions {
   /** Routing key appended to the subject; overrides the key function of `@DomainEvent`. */
   key?: string;
   /** Event id chosen by the caller (a generated one otherwise). */
   id?: string;
+  /**
+   * The flow the event belongs to (`EventContext.correlationId` of its handlers). By default, a
+   * publish made while handling an event continues that event's correlation; any other starts a
+   * new one, identified by the event's own id.
+   */
+  correlationId?: string;
 }
+
+/** How the bus stands: `ready` only while events flow. */
+export type EventBusState = 'bootstrapping' | 'ready' | 'disconnected' | 'closing';
 
 export interface EventBusStatus {
   readonly instanceId: string;
-  /** True once handlers are subscribed and events flow (after application bootstrap). */
+  /** True while events flow: handlers are subscribed (the application bootstrapped) and the transport is connected. */
   readonly ready: boolean;
+  readonly state: EventBusState;
+  /** When the current state began (ISO 8601): ready since, or disconnected since. */
+  readonly since: string;
   readonly transport: TransportStatus;
   readonly stats: Readonly<EventBusStats>;
+  /** Published and received per event type (wire name). */
+  readonly types: Readonly<Record<string, TypeStatus>>;
+  /** Runs, errors, the last error and sampled p50/p99 durations per handler (`Class.method`). */
+  readonly handlers: Readonly<Record<string, HandlerStatus>>;
+}
+
+/** `status()` with what only the server knows (JetStream consumers' pending and ack pending, dead letters, missing streams). */
+export interface EventBusInspection extends EventBusStatus {
+  readonly server: TransportInspection;
 }
 
 /** Publishes an event to the local CQRS bus (the EventBus's own publisher), with CQRS's extra arguments. */
@@ -55,7 +83,19 @@ class Outgoing implements LocalEnvelope {
     readonly source: string,
     readonly origin: string,
     readonly cqrsArgs: readonly unknown[],
+    readonly correlationId: string,
+    readonly causationId: string | undefined,
+    readonly stats: TypeStats,
   ) {}
+
+  /** What travels beside the event: correlation (when not its own id), causation, trace context. */
+  extensions: EnvelopeExtensions = NO_EXTENSIONS;
+  /** The send span, while tracing. */
+  span: Span | undefined;
+  /** performance.now() at publish, while measuring. */
+  started = 0;
+  /** The context local handlers see; made when there are any. */
+  context: EventContext | undefined;
 
   get type(): string {
     return this.registration.name;
@@ -64,6 +104,7 @@ class Outgoing implements LocalEnvelope {
 
 const RESOLVED = Promise.resolve();
 const NO_ARGS: readonly unknown[] = [];
+const NO_SETS: readonly ListenerSet[] = [];
 const ignore = () => undefined;
 
 export class UnregisteredEventError extends Error {
@@ -93,13 +134,21 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   /** Names of unregistered classes published through CQRS: bounded by the application's classes. */
   private readonly warnedTypes = new Set<string>();
   private readonly stats = emptyStats();
+  private readonly statistics: BusStatistics;
+  /** When the bus became what it is: created, activated, stopping. */
+  private changedAt = new Date().toISOString();
   private held: Outgoing[] = [];
   /** Listener sets get transport subscriptions from activation on. */
   private subscribed = false;
   /** Publishes go out (rather than being held) once subscriptions are in place. */
   private active = false;
+  /** Shutdown has begun (no more receiving); publishing goes on until `closing`. */
+  private stopping = false;
   private closing = false;
   private cqrsDispatch: LocalCqrsDispatch | undefined;
+  private observer: BusObserver | undefined;
+  /** Tracing and metrics: loaded at module init, off until then and without `@opentelemetry/api`. */
+  private telemetry = Telemetry.off;
 
   constructor(
     @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
@@ -115,7 +164,8 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
     this.codec = new EventCodec(eventRegistry, { origin: options.instanceId, source: options.source, subjectPrefix: options.subjectPrefix, maxMessageBytes });
     this.dispatchOwnEvents = !transport.redelivers;
     this.prefixDot = `${options.subjectPrefix}.`;
-    this.invoker = new HandlerInvoker(this.stats, this.logger);
+    this.statistics = new BusStatistics(this.prefixDot);
+    this.invoker = new HandlerInvoker(this.stats, this.statistics, this.logger, options.causation);
     this.sets = new ListenerSets(eventRegistry, options.subjectPrefix, options.retry.attempts, {
       added: (set) => {
         if (this.subscribed) this.subscribeSet(set);
@@ -133,6 +183,10 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
 
   async onModuleInit(): Promise<void> {
     await this.transport.connect();
+    // Looked up once: an OpenTelemetry SDK is started before the application is created, or not at all.
+    this.telemetry = await Telemetry.load(this.transport.status().transport);
+    this.telemetry.observe({ held: () => this.held.length, inspect: async () => this.transport.inspect?.() });
+    this.invoker.telemetry = this.telemetry;
   }
 
   /**
@@ -141,6 +195,8 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
    */
   async onModuleDestroy(): Promise<void> {
     this.subscribed = false;
+    this.stopping = true;
+    this.changedAt = new Date().toISOString();
     await this.transport.stopReceiving();
   }
 
@@ -193,12 +249,39 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   }
 
   status(): EventBusStatus {
-    return { instanceId: this.instanceId, ready: this.active, transport: this.transport.status(), stats: { ...this.stats } };
+    const transport = this.transport.status();
+    let state: EventBusState = this.stopping ? 'closing' : this.active ? 'ready' : 'bootstrapping';
+    let since = this.changedAt;
+    if (state === 'ready' && !transport.connected) state = 'disconnected';
+    // Ready since activation, or since the transport came back if that was later.
+    if ((state === 'disconnected' || state === 'ready') && transport.since && transport.since > since) since = transport.since;
+    return {
+      instanceId: this.instanceId,
+      ready: state === 'ready',
+      state,
+      since,
+      transport,
+      stats: { ...this.stats },
+      types: this.statistics.typeStatus(),
+      handlers: this.statistics.handlerStatus(),
+    };
+  }
+
+  /** `status()` and what only the server knows: on JetStream each consumer's pending and ack pending, the dead letters, a missing stream or consumer. */
+  async inspect(): Promise<EventBusInspection> {
+    const server = (await this.transport.inspect?.()) ?? { problems: [] };
+    return { ...this.status(), server };
   }
 
   /** @internal Used by the handler loader: one listener per `@OnDomainEvent` method. */
   addListener(pattern: EventPattern, listener: Listener, options: SubscribeOptions): EventSubscription {
     return this.sets.add(pattern, listener, options);
+  }
+
+  /** @internal Test helpers: told of every publish and handler run. */
+  observe(observer: BusObserver): void {
+    this.observer = observer;
+    this.invoker.observer = observer;
   }
 
   /** @internal Installed by the CQRS bridge: how events reach the local CQRS EventBus. */
@@ -238,6 +321,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
     // Subscribed first (a new durable consumer starts with new events), then what was held goes out.
     await this.transport.flush();
     this.active = true;
+    this.changedAt = new Date().toISOString();
     const held = this.held;
     this.held = [];
     for (const publish of held) {
@@ -273,12 +357,37 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
       }
     }
     const time = isoNow();
-    const publish = new Outgoing(event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs);
-    if (this.binary) {
-      const { body, headers } = this.codec.encodeBinary(event, registration, id, time);
-      publish.payload = body;
-      publish.headers = headers;
-    } else if (this.transport.encodes) publish.payload = this.codec.encode(event, registration, id, time);
+    // Caused by the event being handled here, if any: its flow continues.
+    const cause = this.options.causation ? currentEventContext() : undefined;
+    const correlationId = options?.correlationId ?? cause?.correlationId ?? id;
+    const stats = this.statistics.type(registration.name);
+    const publish = new Outgoing(
+      event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs, correlationId, cause?.id, stats,
+    );
+    const { tracing, metrics } = this.telemetry;
+    if (metrics) publish.started = performance.now();
+    if (tracing) publish.span = tracing.startSend(publish, base);
+    if (correlationId !== id || cause || publish.span) {
+      publish.extensions = {
+        correlationid: correlationId !== id ? correlationId : undefined,
+        causationid: cause?.id,
+        traceparent: publish.span && tracing!.traceparent(publish.span),
+        tracestate: publish.span && tracing!.tracestate(publish.span),
+      };
+    }
+    if (this.transport.encodes) {
+      try {
+        if (this.binary) {
+          const { body, headers } = this.codec.encodeBinary(event, registration, id, time, publish.extensions);
+          publish.payload = body;
+          publish.headers = headers;
+        } else publish.payload = this.codec.encode(event, registration, id, time, publish.extensions);
+      } catch (error) {
+        this.sent(publish, error);
+        throw error;
+      }
+      publish.span?.setAttribute('messaging.message.body.size', (publish.payload as Uint8Array).length);
+    }
     if (!this.active) {
       if (this.closing) throw new Error(`cannot publish ${registration.name}: the event bus is shut down`);
       this.held.push(publish);
@@ -289,42 +398,99 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
 
   /** Hands the event to the transport and runs the local handlers; settles when both are done. */
   private transmit(publish: Outgoing): Promise<void> {
-    const stored = this.transport.publish(publish.subject, publish.payload, publish.id, publish.headers);
-    this.stats.published++;
-    const handled = this.dispatchLocally(publish);
-    if (!stored) return handled ?? RESOLVED;
-    const accepted = stored.then(ignore, (error) => {
-      this.publishFailed(publish, error);
+    let stored: Promise<unknown> | void;
+    try {
+      stored = this.transport.publish(publish.subject, publish.payload, publish.id, publish.headers);
+    } catch (error) {
+      this.sent(publish, error);
       throw error;
-    });
+    }
+    this.stats.published++;
+    publish.stats.published++;
+    if (this.observer?.published) this.observer.published(publish.event, this.contextOf(publish));
+    const handled = this.dispatchLocally(publish);
+    if (!stored) {
+      this.sent(publish);
+      return handled ?? RESOLVED;
+    }
+    const accepted = stored.then(
+      () => this.sent(publish),
+      (error) => {
+        this.publishFailed(publish, error);
+        throw error;
+      },
+    );
     return handled ? Promise.all([accepted, handled]).then(ignore) : accepted;
   }
 
+  /** Ends the send span and records the publish metrics, once (the transport took the event or refused it). */
+  private sent(publish: Outgoing, error?: unknown): void {
+    if (publish.span) this.telemetry.tracing!.end(publish.span, error);
+    if (publish.started !== 0) this.telemetry.metrics!.published(publish.stats.destination, (performance.now() - publish.started) / 1000, error);
+    publish.span = undefined;
+    publish.started = 0;
+  }
+
   private publishFailed(publish: Outgoing, error: unknown): void {
+    this.sent(publish, error);
     this.stats.publishErrors++;
     const err = error instanceof Error ? error : new Error(String(error));
     this.logger.error(`could not publish ${publish.registration.name} ${publish.id}: ${err.message}`, err.stack);
   }
 
-  /** CQRS handlers always run here at once, as with CQRS alone; the bridge skips this instance's own events. */
+  /**
+   * CQRS handlers always run here at once, as with CQRS alone; the bridge skips this instance's own
+   * events. They and the local listeners run as the handling of the event (one async context for
+   * all), so that what they publish is caused by it.
+   */
   private dispatchLocally(publish: Outgoing): Promise<void> | undefined {
+    const sets = this.dispatchOwnEvents ? this.sets.broadcastFor(publish.registration.name) : NO_SETS;
+    if (sets.length === 0 && !this.cqrsDispatch) return undefined;
+    const context = this.contextOf(publish);
+    return this.options.causation ? runHandling(context, this.dispatchWithin, publish, sets) : this.dispatchWithin(publish, sets);
+  }
+
+  private readonly dispatchWithin = (publish: Outgoing, sets: readonly ListenerSet[]): Promise<void> | undefined => {
     this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
-    if (!this.dispatchOwnEvents) return undefined;
-    const type = publish.registration.name;
-    const sets = this.sets.broadcastFor(type);
     if (sets.length === 0) return undefined;
-    const context = new EventContext(publish.id, type, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time);
+    const context = publish.context!;
+    const type = context.type;
+    const delivery = this.telemetry.tracing?.startProcess(context, publish.stats.destination, undefined, undefined);
     let pending: Promise<unknown>[] | undefined;
     for (const set of sets) {
       if (set.route.key !== undefined || set.route.type === undefined) {
         if (!set.route.matches(type, publish.key)) continue;
       }
       // A failing handler is logged and counted; it does not fail the publish.
-      const result = this.invoker.invoke(set.listeners, publish.event, context);
+      const result = this.invoker.invoke(set.listeners, publish.event, context, undefined, delivery);
       if (result) (pending ??= []).push(result.then(ignore, ignore));
     }
-    if (!pending) return undefined;
-    return pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore);
+    return this.delivered(delivery, pending && (pending.length === 1 ? (pending[0] as Promise<void>) : Promise.all(pending).then(ignore)));
+  };
+
+  /** The context of an event published here, as its local handlers see it. */
+  private contextOf(publish: Outgoing): EventContext {
+    if (publish.context) return publish.context;
+    const { traceparent, tracestate } = publish.extensions;
+    return (publish.context = new EventContext(
+      publish.id, publish.registration.name, this.options.source, this.options.instanceId, publish.subject, publish.key, true, publish.time, 1,
+      publish.correlationId, publish.causationId, traceparent, tracestate,
+    ));
+  }
+
+  /** Ends a delivery's process span once its handlers settled (with the first failure, if any); passes the outcome on. */
+  private delivered<T>(delivery: ProcessSpan | undefined, outcome: Promise<T> | undefined): Promise<T> | undefined {
+    if (!delivery) return outcome;
+    const tracing = this.telemetry.tracing!;
+    if (!outcome) {
+      tracing.end(delivery.span);
+      return undefined;
+    }
+    outcome.then(
+      () => tracing.end(delivery.span),
+      (error) => tracing.end(delivery.span, error),
+    );
+    return outcome;
   }
 
   private subscribeSet(set: ListenerSet): void {
@@ -357,14 +523,21 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
     const local = origin === this.options.instanceId;
     if (broadcast && local && this.dispatchOwnEvents) return undefined;
     this.stats.received++;
-    const context = new EventContext(id, type, source, origin, subject, key, local, time, attempt);
-    if (!this.transport.redelivers) return this.invoker.invoke(set.listeners, event, context);
-    return this.invoker.invokeRedeliverable(set, event, context);
+    const stats = this.statistics.type(type);
+    stats.received++;
+    const { correlationid, causationid, traceparent, tracestate } = decoded.extensions ?? NO_EXTENSIONS;
+    const context = new EventContext(id, type, source, origin, subject, key, local, time, attempt, correlationid ?? id, causationid, traceparent, tracestate);
+    const { tracing, metrics } = this.telemetry;
+    metrics?.consumedOne(stats.destination, set.queue, attempt);
+    const delivery = tracing?.startProcess(context, stats.destination, set.queue, payload instanceof Uint8Array ? payload.length : undefined);
+    if (!this.transport.redelivers) return this.delivered(delivery, this.invoker.invoke(set.listeners, event, context, undefined, delivery));
+    return this.delivered(delivery, this.invoker.invokeRedeliverable(set, event, context, delivery));
   }
 
   /** One line per message, every wire value in it printable; a decode error has no stack worth printing. */
   private rejectMessage(subject: string, error: Error): void {
     this.stats.decodeErrors++;
+    this.telemetry.metrics?.decodeFailed(error);
     if (error instanceof DecodeError) this.logger.warn(`dropped a message on ${printable(subject)} (${error.reason}): ${error.message}`);
     else this.logger.error(`dropped a message on ${printable(subject)}: ${printable(error.message, 1_000)}`, error.stack);
   }

@@ -36,6 +36,12 @@ export interface EventBusModuleOptions {
   retry?: RetryOptions;
   /** How long shutdown waits for running handlers and unacknowledged publishes before closing. */
   shutdownTimeoutMs?: number;
+  /**
+   * Whether what a handler publishes is caused by the event it handles (`causationId`, and its
+   * `correlationId` continued), through an AsyncLocalStorage around every delivery. Default true;
+   * false saves that cost per delivery, and every publish then starts a flow of its own.
+   */
+  causation?: boolean;
 }
 
 /** How the module is registered: given to forRoot() or forRootAsync() itself, never by an options factory. */

@@ -9,6 +9,7 @@ import { DomainEventHandlerLoader } from './domain-event-handler-loader.js';
 import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusModuleRegistration, EventBusOptionsFactory } from './event-bus-options.js';
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 import { createTransport } from './create-transport.js';
+import { EventBusHealthIndicator } from './observability/event-bus-health.indicator.js';
 
 /** Holds the loader apart from EventBusModule (global by default): its bootstrap hook must run after CqrsModule's. */
 @Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader, DomainEventContextCreator] })
@@ -24,6 +25,7 @@ const coreProviders: Provider[] = [
   DomainEventBus,
   CqrsBridge,
   DeadLetters,
+  EventBusHealthIndicator,
 ];
 
 /**
@@ -47,7 +49,7 @@ export class EventBusModule {
       global,
       imports: [...imports, DomainEventHandlerLoaderModule],
       providers: [...optionsProviders, ...coreProviders],
-      exports: [DomainEventBus, DeadLetters, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
+      exports: [DomainEventBus, DeadLetters, EventBusHealthIndicator, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
     };
   }
 

@@ -20,6 +20,16 @@ export class EventContext {
     private readonly isoTime: string | undefined,
     /** Delivery attempt, from 1; above 1 only for retried JetStream deliveries. */
     readonly attempt: number = 1,
+    /**
+     * The flow this event belongs to: the id of the event that started it (this event's own id when
+     * it started one). Carried as the CloudEvents extension attribute `correlationid`.
+     */
+    readonly correlationId: string = id,
+    /** The id of the event whose handling published this one (`causationid`); undefined for a flow's first event. */
+    readonly causationId?: string,
+    /** The producer's W3C trace context (`traceparent`, `tracestate` extension attributes), when it was traced. */
+    readonly traceparent?: string,
+    readonly tracestate?: string,
   ) {}
 
   /** When the event was published (the time of receipt for producers that sent none). */

@@ -4,9 +4,14 @@ export type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusModuleR
 export {
   DomainEventBus,
   UnregisteredEventError,
+  type EventBusInspection,
+  type EventBusState,
   type EventBusStatus,
   type PublishOptions,
 } from './domain-event-bus.js';
+export { currentEventContext } from './observability/handling-context.js';
+export type { HandlerStatus, TypeStatus } from './observability/bus-statistics.js';
+export { EventBusHealthIndicator, type EventBusHealthOptions, type EventBusHealthResult } from './observability/event-bus-health.indicator.js';
 export type { DomainEventHandler, EventSubscription, SubscribeOptions } from './listener-sets.js';
 export type { EventBusStats } from './event-bus-stats.js';
 export { EventContext } from './event-context.js';
@@ -27,9 +32,12 @@ export { DurableDelivery, type AttemptRunner, type DurableMessage } from './deli
 export type { DeliveryOptions, StartPosition } from './delivery/delivery-options.js';
 export type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStore } from './delivery/dead-letter-store.js';
 export { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
+export type { EnvelopeExtensions } from './codec/envelope-extensions.js';
 export {
   TransportClosedError,
+  type ConsumerStatus,
   type EventTransport,
+  type TransportInspection,
   type LocalEnvelope,
   type MessageHeaders,
   type TransportMessageHandler,
@@ -52,3 +60,5 @@ export { StreamConflictError } from './transport/jetstream/jetstream-streams.js'
 export { PublishTimeoutError, RedisConnectError, RedisTransport } from './transport/redis/redis.transport.js';
 export { RedisClientMissingError } from './transport/redis/redis-client.js';
 export type { RedisOptions, RedisTlsOptions } from './transport/redis/redis-options.js';
+export { EventBusTestingModule } from './testing/event-bus-testing.module.js';
+export { EventBusTester, type HandledEvent, type HandledTarget, type PublishedEvent } from './testing/event-bus-tester.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sourceProblem } from './codec/cloudevents-attributes.js';
 import { resolveCodecOptions, type ResolvedCodecOptions } from './codec/codec-options.js';
-import { asString, integerSetting, oneOf, pick, type Env } from './config/settings.js';
+import { asBoolean, asString, integerSetting, oneOf, pick, type Env } from './config/settings.js';
 import { resolveRetryOptions, type ResolvedRetryOptions } from './delivery/retry-policy.js';
 import type { EventBusModuleOptions } from './event-bus-options.js';
 import { subjectProblem } from './routing/subject-pattern.js';
@@ -22,6 +22,8 @@ export interface ResolvedEventBusOptions {
   retry: ResolvedRetryOptions;
   /** How long a stop waits for running handlers and unacknowledged publishes. */
   shutdownTimeoutMs: number;
+  /** Whether handlers run in an async context that makes what they publish caused by their event. */
+  causation: boolean;
 }
 
 /** The longest subject prefix: a subject is `<prefix>.<type>[.<key>]`, and keys need the rest of its length. */
@@ -62,5 +64,6 @@ export function resolveEventBusOptions(options: EventBusModuleOptions = {}, env:
     codec: resolveCodecOptions(options.cloudEvents, options.maxMessageBytes, env),
     retry: resolveRetryOptions(options.retry, env),
     shutdownTimeoutMs: integerSetting(env, options.shutdownTimeoutMs, 'shutdownTimeoutMs', 'EVENT_BUS_SHUTDOWN_TIMEOUT_MS', 0, DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    causation: pick(options.causation, 'causation', env, 'EVENT_BUS_CAUSATION', asBoolean).value ?? true,
   };
 }

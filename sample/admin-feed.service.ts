@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { DomainEventBus, type EventSubscription } from '../lib/index.js';
+import { DeadLetters, DomainEventBus, type EventSubscription } from '../lib/index.js';
 import { ClusterPresence } from './cluster-presence.service.js';
 import { InstanceHeartbeat } from './game-events.js';
 import { RoomMembership } from './room-membership.service.js';
@@ -18,7 +18,8 @@ export interface FlowingEvent {
  * What the admin page shows. While a page is open the instance subscribes to every event (`>`)
  * and streams them (heartbeats counted, not streamed); when the last page closes it unsubscribes,
  * so that otherwise it receives only the events of its own rooms. Players per room come from the
- * cluster's heartbeats.
+ * cluster's heartbeats; figures per type and handler, the connection, and (JetStream) consumers and
+ * dead letters from the bus's own inspection.
  */
 @Injectable()
 export class AdminFeed {
@@ -28,6 +29,7 @@ export class AdminFeed {
 
   constructor(
     private readonly bus: DomainEventBus,
+    private readonly deadLetters: DeadLetters,
     private readonly membership: RoomMembership,
     private readonly presence: ClusterPresence,
   ) {}
@@ -52,14 +54,23 @@ export class AdminFeed {
     });
   }
 
-  state() {
+  async state() {
+    const bus = await this.bus.inspect();
+    // Durable transports only: the oldest letters, each replayable from the page.
+    const deadLetters = bus.server.deadLetters === undefined ? undefined : (await this.deadLetters.page({ limit: 20 })).letters;
     return {
       instanceId: this.bus.instanceId,
       instances: this.presence.liveInstances(),
       counters: this.counters,
       rooms: this.presence.rooms(),
       localRooms: this.membership.snapshot(),
-      bus: this.bus.status(),
+      bus,
+      deadLetters,
     };
+  }
+
+  /** Sends an event's dead letters back to the groups that gave up on it; resolves to how many. */
+  replay(id: string): Promise<number> {
+    return this.deadLetters.replay(id);
   }
 }

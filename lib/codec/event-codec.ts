@@ -7,6 +7,7 @@ import { idProblem, isJsonContentType, isTimestamp, JSON_CONTENT_TYPE, sourcePro
 import { DecodeError, EncodeError, messageLabel, type DecodeFailure } from './codec-errors.js';
 import { DatatypesReader, DatatypesWriter } from './datatypes.js';
 import { instantiate, isJsonObject, parseWireJson, utf8 } from './wire-json.js';
+import { decodeExtensions, encodeExtensions, type EnvelopeExtensions } from './envelope-extensions.js';
 
 /** What a codec is made for: this instance's attributes, the subjects' prefix, and the largest message. */
 export interface CodecSettings {
@@ -32,6 +33,8 @@ export interface DecodedEvent {
    * headers, decoded): where extension attributes such as `traceparent` are read.
    */
   readonly attributes: Readonly<Record<string, unknown>>;
+  /** Correlation and trace context, each checked (see envelope-extensions.ts). */
+  readonly extensions: EnvelopeExtensions;
 }
 
 /** An event in binary content mode: attributes in headers, data in the body. */
@@ -96,10 +99,10 @@ export class EventCodec {
 
   /**
    * The structured-mode JSON bytes of one event. What is the same for every event (the attributes
-   * but id, time and data) is encoded once; per event only id, time and data are. Throws
+   * but id, time and data) is encoded once; per event only id, time, extensions and data are. Throws
    * EncodeError for data the receiving side could not rebuild, or a message over maxMessageBytes.
    */
-  encode(event: object, registration: DomainEventRegistration, id: string, time: string): Uint8Array {
+  encode(event: object, registration: DomainEventRegistration, id: string, time: string, extensions?: EnvelopeExtensions): Uint8Array {
     const shape = this.writer.shapeOf(event, registration.name);
     const data = JSON.stringify(event, this.writer.hasBigInt ? bigintReplacer : undefined);
     const types = shape === undefined ? NO_BYTES : shape.structured;
@@ -107,8 +110,10 @@ export class EventCodec {
     const idJson = JSON.stringify(id);
     const idLength = Buffer.byteLength(idJson);
     const dataLength = Buffer.byteLength(data);
+    const extensionJson = extensions ? encodeExtensions(extensions) : '';
+    const extensionLength = Buffer.byteLength(extensionJson);
     const prefix = this.ownPrefix;
-    const size = prefix.length + idLength + typePart.length + time.length + TIME_END.length + types.length + DATA.length + dataLength + 1;
+    const size = prefix.length + idLength + typePart.length + time.length + TIME_END.length + types.length + extensionLength + DATA.length + dataLength + 1;
     this.checkSize(size, registration, id);
     const out = Buffer.allocUnsafe(size);
     let at = prefix.copy(out, 0);
@@ -117,6 +122,7 @@ export class EventCodec {
     at += out.write(time, at, time.length, 'latin1');
     at += TIME_END.copy(out, at);
     at += types.copy(out, at);
+    if (extensionLength > 0) at += out.write(extensionJson, at, extensionLength, 'utf8');
     at += DATA.copy(out, at);
     at += out.write(data, at, dataLength, 'utf8');
     out[at] = CLOSE_BRACE;
@@ -124,11 +130,12 @@ export class EventCodec {
   }
 
   /** The event in binary mode: `ce-` headers (percent-encoded values) and the JSON data as the body. */
-  encodeBinary(event: object, registration: DomainEventRegistration, id: string, time: string): BinaryMessage {
+  encodeBinary(event: object, registration: DomainEventRegistration, id: string, time: string, extensions?: EnvelopeExtensions): BinaryMessage {
     const shape = this.writer.shapeOf(event, registration.name);
     const body = Buffer.from(JSON.stringify(event, this.writer.hasBigInt ? bigintReplacer : undefined));
     const headers = [...(this.binaryHeaders.get(registration) ?? this.encodeBinaryHeaders(registration)), header('id', encodeHeaderValue(id)), header('time', time)];
     if (shape !== undefined) headers.push(shape.header);
+    if (extensions) for (const [name, value] of Object.entries(extensions)) if (value !== undefined) headers.push(header(name, encodeHeaderValue(value)));
     let size = body.length;
     for (const [name, [value]] of headers) size += name.length + value.length + 4; // "name: value\r\n"
     this.checkSize(size, registration, id);
@@ -186,6 +193,7 @@ export class EventCodec {
       origin: typeof origin === 'string' ? origin : undefined,
       key,
       attributes,
+      extensions: decodeExtensions(attributes),
     };
   }
 

@@ -1,4 +1,5 @@
 import type { DeadLetterStore } from '../delivery/dead-letter-store.js';
+import type { EnvelopeExtensions } from '../codec/envelope-extensions.js';
 import type { DeliveryOptions } from '../delivery/delivery-options.js';
 import type { MessageHeaders } from '../message-headers.js';
 
@@ -13,6 +14,8 @@ export interface LocalEnvelope {
   readonly time: string;
   readonly origin: string;
   readonly key: string | undefined;
+  /** Correlation and trace context; none when absent. */
+  readonly extensions?: EnvelopeExtensions;
 }
 
 /** Encoded CloudEvents JSON off the wire, or a LocalEnvelope from an in-process publisher. */
@@ -62,6 +65,30 @@ export interface TransportStatus {
   readonly droppedMessages?: number;
   /** Times handlers fell behind so far that messages were dropped, or the client or server reported a slow consumer. */
   readonly slowConsumers?: number;
+  /** When `connected` last changed (ISO 8601): connected since, or disconnected since. */
+  readonly since?: string;
+}
+
+/** One durable consumer, as its server reports it. */
+export interface ConsumerStatus {
+  readonly name: string;
+  /** The group, or `instance-<instance id>` for this instance's group-less handlers. */
+  readonly group: string;
+  /** Events stored and not yet delivered to it. */
+  readonly pending: number;
+  /** Events delivered and awaiting their ack. */
+  readonly ackPending: number;
+  /** Events delivered more than once and not yet acked. */
+  readonly redelivered: number;
+}
+
+/** What a transport learns only by asking its server. */
+export interface TransportInspection {
+  readonly consumers?: readonly ConsumerStatus[];
+  /** Dead letters kept (durable transports). */
+  readonly deadLetters?: number;
+  /** What is missing or broken on the server (a stream, a consumer); empty when all is well. */
+  readonly problems: readonly string[];
 }
 
 /**
@@ -101,6 +128,8 @@ export interface EventTransport {
    */
   close(): Promise<void>;
   status(): TransportStatus;
+  /** Asks the server what only it knows (durable consumers, dead letters, missing streams); absent where there is nothing to ask. */
+  inspect?(): Promise<TransportInspection>;
 }
 
 export class TransportClosedError extends Error {

@@ -147,6 +147,40 @@ export function describeEventBusBehaviour(
       expect((await allRecords()).flatMap((r) => seen(r, 'dyn:workers', 'job')).sort()).toEqual(sorted(jobs));
     });
 
+    it('carries correlation and causation across instances: what a handler, a saga or a committed aggregate publishes is caused by the handled event', async () => {
+      // a publishes; only "chain" reacts, by publishing; c (and everyone) handles what it published.
+      const chain = await startInstance('chain', { chain: true });
+      try {
+        const four = [...cluster, chain];
+        await settle(four);
+        await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['chain-0', 'saga-0'] });
+        await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['chain-1'], correlationId: 'checkout-7' });
+        const byEvent = async (instance: Instance, eventId: string) => {
+          const record = (await instance.records()).find((r) => r.handler === 'pattern:>' && r.eventId === eventId);
+          if (!record) throw new Error(`${instance.name} has not handled ${eventId}`);
+          return record;
+        };
+        const [rootA, rootSaga, rootGiven] = await eventually(() => Promise.all(['chain-0', 'saga-0', 'chain-1'].map((id) => byEvent(c, id))));
+        const [chained, committed, chainedGiven] = await eventually(() =>
+          Promise.all(['chained-chain-0', 'commit-saga-0', 'chained-chain-1'].map((id) => byEvent(c, id))),
+        );
+        // A publish outside handling starts a flow of its own, unless given one.
+        expect([rootA.correlationId, rootA.causationId]).toEqual([rootA.id, undefined]);
+        expect([rootGiven.correlationId, rootGiven.causationId]).toEqual(['checkout-7', undefined]);
+        // DomainEventBus.publish in an @OnDomainEvent handler (after an await).
+        expect(chained).toMatchObject({ causationId: rootA.id, correlationId: rootA.id });
+        expect(chainedGiven).toMatchObject({ causationId: rootGiven.id, correlationId: 'checkout-7' });
+        // A saga's command handler committing an aggregate (the CQRS EventBus).
+        expect(committed).toMatchObject({ causationId: rootSaga.id, correlationId: rootSaga.id });
+        // Every instance sees the same ids.
+        for (const instance of [a, b, chain]) {
+          expect(await eventually(() => byEvent(instance, 'chained-chain-0'))).toMatchObject({ id: chained.id, causationId: rootA.id, correlationId: rootA.id });
+        }
+      } finally {
+        await chain.close();
+      }
+    });
+
     it('rejects publishing a class without @DomainEvent', async () => {
       expect(await a.send({ cmd: 'publishUnregistered' })).toMatch(/^UnregisteredEventError: LocalOnlyEvent is not a domain event/);
     });

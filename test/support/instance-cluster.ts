@@ -11,11 +11,12 @@ export class InstanceCluster<Server extends { dispose(): Promise<void> }> {
     private readonly env: Record<string, string>,
   ) {}
 
-  async instance(name: string, env: Record<string, string> = {}, { importCqrs = true, bootPublishId }: InstanceAppOptions = {}): Promise<ChildProcessInstance> {
+  async instance(name: string, env: Record<string, string> = {}, { importCqrs = true, bootPublishId, chain }: InstanceAppOptions = {}): Promise<ChildProcessInstance> {
     const instance = await ChildProcessInstance.start(name, {
       ...this.env,
       FIXTURE_IMPORT_CQRS: String(importCqrs),
       ...(bootPublishId ? { FIXTURE_BOOT_PUBLISH: bootPublishId } : {}),
+      ...(chain ? { FIXTURE_CHAIN: 'true' } : {}),
       ...env,
     });
     this.running.push(instance);

@@ -11,6 +11,9 @@ export type InstanceCommand =
       intervalMs?: number;
       /** CloudEvents id to publish with (the same for every event of the command). */
       eventId?: string;
+      correlationId?: string;
+      /** Publish inside an active OpenTelemetry span of this name (instances started with FIXTURE_OTEL=true). */
+      span?: string;
     }
   | { cmd: 'publishUnregistered' }
   | { cmd: 'subscribe'; name: string; pattern: string; key?: string; group?: string; start?: 'new' | 'all' | number }
@@ -24,6 +27,8 @@ export type InstanceCommand =
   /** Makes the "poison" handler succeed from now on. */
   | { cmd: 'heal' }
   | { cmd: 'deadLetters' }
+  /** Finished spans and collected metrics (instances started with FIXTURE_OTEL=true). */
+  | { cmd: 'telemetry' }
   | { cmd: 'replay'; id?: string }
   | { cmd: 'close' };
 
@@ -38,8 +43,31 @@ export interface HandlerRecord {
   local: boolean;
   attempt: number;
   origin: string | undefined;
+  /** The CloudEvents id, and the flow it belongs to (EventContext). */
+  id?: string;
+  correlationId?: string;
+  causationId?: string;
   /** The event is an instance of its class, with its Dates, value objects and bigints rebuilt. */
   intact: boolean;
 }
 
 export type InstanceReply = { ok: true; value?: unknown } | { ok: false; error: string };
+
+/** A finished OpenTelemetry span, as plain data. */
+export interface FinishedSpan {
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  attributes: Record<string, unknown>;
+  status: { code: number; message?: string };
+  /** Event names (an `exception` for a recorded error). */
+  events: string[];
+}
+
+/** One metric's data points; a histogram's value is its count. */
+export interface RecordedMetric {
+  name: string;
+  points: { attributes: Record<string, unknown>; value: number }[];
+}

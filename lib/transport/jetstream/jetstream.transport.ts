@@ -20,7 +20,7 @@ import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/id
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { printable } from '../../printable.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
-import { type MessageHeaders, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
+import { type ConsumerStatus, type MessageHeaders, type TransportInspection, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
 import { natsHeaders } from '../nats/nats-headers.js';
 import { NatsTransport } from '../nats/nats.transport.js';
@@ -159,6 +159,32 @@ export class JetStreamTransport extends NatsTransport {
   override async flush(): Promise<void> {
     await Promise.all(this.setups);
     await super.flush();
+  }
+
+  /** Each consumer's pending and ack pending, the dead letters, and what is missing on the server. */
+  async inspect(): Promise<TransportInspection> {
+    const { stream } = this.config.jetstream;
+    const problems: string[] = [];
+    const missing = (what: string, code: number) => (error: unknown) => {
+      const gone = error instanceof JetStreamApiError && error.code === code;
+      problems.push(gone ? `${what} is missing` : `${what}: ${(error as Error).message}`);
+      return undefined;
+    };
+    const deadLetters = this.deadLetters.count().catch(missing('the dead letters', JetStreamApiCodes.StreamNotFound));
+    // Without the stream every consumer is gone with it: that one problem says it all.
+    if (!(await this.jsm.streams.info(stream).catch(missing(`stream ${stream}`, JetStreamApiCodes.StreamNotFound)))) {
+      return { consumers: [], deadLetters: await deadLetters, problems };
+    }
+    const consumers = [...this.scopes].flatMap(([scope, handlers]) => [...new Set(handlers.map((h) => h.consumer))].map((name) => ({ scope, name })));
+    const infos = await Promise.all(
+      consumers.map(({ scope, name }) =>
+        this.jsm.consumers.info(stream, name).then(
+          (info): ConsumerStatus => ({ name, group: scope, pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered }),
+          missing(`consumer ${name} of ${scope}`, JetStreamApiCodes.ConsumerNotFound),
+        ),
+      ),
+    );
+    return { consumers: infos.filter((info) => info !== undefined), deadLetters: await deadLetters, problems };
   }
 
   /** Tracks a consumer being created until it is; a failure nobody flushes for is still logged. */

@@ -19,6 +19,7 @@ export class MemoryTransport implements EventTransport {
   private readonly unsubscribers = new Set<() => void>();
   private readonly handling = new InFlightWork();
   private closed = false;
+  private since = new Date().toISOString();
 
   constructor(
     private readonly broker: MemoryBroker,
@@ -62,10 +63,11 @@ export class MemoryTransport implements EventTransport {
     await this.stopReceiving();
     await this.handling.settled(this.shutdownTimeoutMs);
     this.closed = true;
+    this.since = new Date().toISOString();
   }
 
   status(): TransportStatus {
-    return { transport: 'memory', connected: !this.closed, disconnects: 0, reconnects: 0 };
+    return { transport: 'memory', connected: !this.closed, disconnects: 0, reconnects: 0, since: this.since };
   }
 }
 

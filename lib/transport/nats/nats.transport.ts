@@ -50,7 +50,8 @@ export class NatsTransport implements EventTransport {
   private reportedSlowConsumers = 0;
   private lastError?: string;
   private lastErrorAt?: string;
-  private disconnectedAt?: Date;
+  /** When `connected` last changed (ISO time). */
+  private since?: string;
 
   constructor(options: ResolvedNatsOptions, shutdownTimeoutMs?: number);
   /** @internal */
@@ -73,7 +74,7 @@ export class NatsTransport implements EventTransport {
     }
     this.connection = connection;
     this.publishes = new PublishBuffer(connection, this.options.publishBuffer, this.options.publishConfirm, this.logger);
-    this.connected = true;
+    this.changed(true);
     this.logger.log(`connected to ${connection.getServer()}`);
     void this.watch(connection);
   }
@@ -171,7 +172,7 @@ export class NatsTransport implements EventTransport {
       this.logger.warn(`drain failed (${(error as Error).message}); closing`);
       await connection.close();
     }
-    this.connected = false;
+    this.changed(false);
   }
 
   /** Waits, up to the shutdown timeout, for what must be done before publishing stops: received messages handled. */
@@ -196,7 +197,8 @@ export class NatsTransport implements EventTransport {
       reconnects: this.reconnects,
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
-      disconnectedSince: this.disconnectedAt?.toISOString(),
+      since: this.since,
+      disconnectedSince: this.connected ? undefined : this.since,
       bufferedPublishes: publishes?.bufferedMessages ?? 0,
       bufferedPublishBytes: publishes?.bufferedBytes ?? 0,
       publishBufferRejections: publishes?.rejected ?? 0,
@@ -208,6 +210,12 @@ export class NatsTransport implements EventTransport {
     };
   }
 
+  private changed(connected: boolean): void {
+    if (this.connected === connected && this.since) return;
+    this.connected = connected;
+    this.since = new Date().toISOString();
+  }
+
   private recordError(message: string): void {
     this.lastError = message;
     this.lastErrorAt = new Date().toISOString();
@@ -217,9 +225,8 @@ export class NatsTransport implements EventTransport {
     for await (const status of connection.status()) {
       switch (status.type) {
         case 'disconnect':
-          this.connected = false;
+          this.changed(false);
           this.disconnects++;
-          this.disconnectedAt = new Date();
           this.publishes?.disconnected();
           this.recordError(`disconnected from ${status.server}`);
           this.logger.warn(
@@ -228,10 +235,9 @@ export class NatsTransport implements EventTransport {
           );
           break;
         case 'reconnect': {
-          this.connected = true;
+          const downMs = this.since ? Date.now() - Date.parse(this.since) : 0;
+          this.changed(true);
           this.reconnects++;
-          const downMs = this.disconnectedAt ? Date.now() - this.disconnectedAt.getTime() : 0;
-          this.disconnectedAt = undefined;
           this.logger.log(`reconnected to ${status.server} after ${downMs} ms`);
           this.publishes?.reconnected();
           break;
@@ -255,7 +261,7 @@ export class NatsTransport implements EventTransport {
           break;
       }
     }
-    this.connected = false;
+    this.changed(false);
     const closedWith = await connection.closed();
     if (closedWith instanceof Error) {
       this.recordError(`connection closed: ${closedWith.message}`);
