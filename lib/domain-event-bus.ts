@@ -9,7 +9,7 @@ import { isoNow } from './iso-clock.js';
 import { ListenerSets, type DomainEventHandler, type EventSubscription, type Listener, type ListenerSet, type SubscribeOptions } from './listener-sets.js';
 import { eventRegistry, type DomainEventRegistration } from './registry/event-registry.js';
 import type { EventPattern } from './event-route.js';
-import { tokenProblem } from './routing/subject-token.js';
+import { routingKeyOf } from './routing/routing-key.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
 import type { EventTransport, LocalEnvelope, TransportPayload, TransportStatus } from './transport/event-transport.js';
 
@@ -20,12 +20,42 @@ export interface PublishOptions {
   id?: string;
 }
 
+/** The transactional outbox's backlog, as last measured by this instance's relay. */
+export interface OutboxStatus {
+  /** Committed events not yet sent. */
+  readonly unsent: number;
+  /** Age of the oldest of them in ms (0 when none). */
+  readonly oldestUnsentMs: number;
+  /** Events this instance's relay has sent. */
+  readonly relayed: number;
+  /** Batches that failed (transport or database), retried after a pause. */
+  readonly relayErrors: number;
+  readonly lastError?: string;
+  /** When the backlog was measured (ISO-8601); absent before the first measurement. */
+  readonly measuredAt?: string;
+}
+
 export interface EventBusStatus {
   readonly instanceId: string;
   /** True once handlers are subscribed and events flow (after application bootstrap). */
   readonly ready: boolean;
   readonly transport: TransportStatus;
   readonly stats: Readonly<EventBusStats>;
+  /** Present when the transactional outbox is configured. */
+  readonly outbox?: OutboxStatus;
+}
+
+/**
+ * Where events published inside a database transaction go instead of the transport: the
+ * transactional outbox (lib/outbox), which installs itself when configured.
+ */
+export interface TransactionalCapture {
+  /**
+   * Takes the event when a transaction is active (the promise settles once it is part of the
+   * transaction), or rejects it when publishing outside one is forbidden; undefined lets it go out now.
+   */
+  capture(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined): Promise<void> | undefined;
+  status(): OutboxStatus;
 }
 
 /** Publishes an event to the local CQRS bus (the EventBus's own publisher), with CQRS's extra arguments. */
@@ -89,6 +119,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   private active = false;
   private closing = false;
   private cqrsDispatch: LocalCqrsDispatch | undefined;
+  private transactional: TransactionalCapture | undefined;
 
   constructor(
     @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
@@ -134,7 +165,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
     const registration = event && eventRegistry.eventOf(event);
     if (!registration) return Promise.reject(this.unregistered(event));
     try {
-      return this.send(event, registration, options, NO_ARGS);
+      return this.transactional?.capture(event, registration, options) ?? this.send(event, registration, options, NO_ARGS);
     } catch (error) {
       this.stats.publishErrors++;
       return Promise.reject(error);
@@ -162,12 +193,18 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
   }
 
   status(): EventBusStatus {
-    return { instanceId: this.instanceId, ready: this.active, transport: this.transport.status(), stats: { ...this.stats } };
+    const status = { instanceId: this.instanceId, ready: this.active, transport: this.transport.status(), stats: { ...this.stats } };
+    return this.transactional ? { ...status, outbox: this.transactional.status() } : status;
   }
 
   /** @internal Used by the handler loader: one listener per `@OnDomainEvent` method. */
   addListener(pattern: EventPattern, listener: Listener, options: SubscribeOptions): EventSubscription {
     return this.sets.add(pattern, listener, options);
+  }
+
+  /** @internal Installed by the outbox: events published inside a database transaction are written to it, not sent. */
+  setTransactionalCapture(capture: TransactionalCapture): void {
+    this.transactional = capture;
   }
 
   /** @internal Installed by the CQRS bridge: how events reach the local CQRS EventBus. */
@@ -192,12 +229,19 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
       return;
     }
     try {
-      this.send(event, registration, undefined, args).catch(ignore); // failures are logged and counted in send()
+      // Inside a transaction the event reaches the CQRS handlers after commit, from the transport, like everyone's.
+      const captured = this.transactional?.capture(event, registration, undefined);
+      if (captured) captured.catch((error) => this.publishFromCqrsFailed(registration, error));
+      else this.send(event, registration, undefined, args).catch(ignore); // failures are logged and counted in send()
     } catch (error) {
-      this.stats.publishErrors++;
-      this.logger.error(`could not distribute ${registration.name}: ${(error as Error).message}`, (error as Error).stack);
+      this.publishFromCqrsFailed(registration, error);
       this.cqrsDispatch?.(event, args);
     }
+  }
+
+  private publishFromCqrsFailed(registration: DomainEventRegistration, error: unknown): void {
+    this.stats.publishErrors++;
+    this.logger.error(`could not distribute ${registration.name}: ${(error as Error).message}`, (error as Error).stack);
   }
 
   /** @internal Called once handlers are registered: subscribes and sends what was held. */
@@ -222,11 +266,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy {
 
   /** Throws for what is wrong with the event itself; the promise rejects when the transport does not take it. */
   private send(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined, cqrsArgs: readonly unknown[]): Promise<void> {
-    const key = options?.key ?? registration.key?.(event);
-    if (key !== undefined) {
-      const problem = tokenProblem(key);
-      if (problem) throw new Error(`${registration.name}: routing key ${JSON.stringify(key)} ${problem}`);
-    }
+    const key = routingKeyOf(event, registration, options?.key);
     const id = options?.id ?? nextEventId();
     const time = isoNow();
     const base = this.subjectBase(registration);

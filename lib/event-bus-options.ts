@@ -1,5 +1,6 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
 import type { RetryOptions } from './delivery/retry-policy.js';
+import type { OutboxOptions } from './outbox/outbox-options.js';
 import type { EventTransport } from './transport/event-transport.js';
 import type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 import type { MemoryOptions } from './transport/memory/memory-options.js';
@@ -27,6 +28,8 @@ export interface EventBusModuleOptions {
   jetstream?: JetStreamOptions;
   /** Retries of failing handlers on durable transports. */
   retry?: RetryOptions;
+  /** The transactional outbox on PostgreSQL (also configured by EVENT_BUS_OUTBOX_URL alone). */
+  outbox?: OutboxOptions;
 }
 
 export interface EventBusOptionsFactory {

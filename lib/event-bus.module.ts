@@ -8,6 +8,7 @@ import { DomainEventHandlerLoader } from './domain-event-handler-loader.js';
 import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusOptionsFactory } from './event-bus-options.js';
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 import { createTransport } from './create-transport.js';
+import { EventOutbox, outboxOptionsProvider } from './outbox/event-outbox.js';
 
 /** Holds the loader apart from the global module: its bootstrap hook must run after CqrsModule's. */
 @Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader] })
@@ -23,6 +24,9 @@ const coreProviders: Provider[] = [
   DomainEventBus,
   CqrsBridge,
   DeadLetters,
+  // Always provided: with forRootAsync the options are known only at run time; inert when not configured.
+  outboxOptionsProvider,
+  EventOutbox,
 ];
 
 /**
@@ -45,7 +49,7 @@ export class EventBusModule {
       global: true,
       imports: [...imports, DomainEventHandlerLoaderModule],
       providers: [...optionsProviders, ...coreProviders],
-      exports: [DomainEventBus, DeadLetters, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
+      exports: [DomainEventBus, DeadLetters, EventOutbox, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
     };
   }
 

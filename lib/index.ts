@@ -5,6 +5,7 @@ export {
   DomainEventBus,
   UnregisteredEventError,
   type EventBusStatus,
+  type OutboxStatus,
   type PublishOptions,
 } from './domain-event-bus.js';
 export type { DomainEventHandler, EventSubscription, SubscribeOptions } from './listener-sets.js';
@@ -44,3 +45,9 @@ export { JetStreamTransport } from './transport/jetstream/jetstream.transport.js
 export type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 export { KvIdempotencyStore } from './transport/jetstream/kv-idempotency-store.js';
 export { StreamConflictError } from './transport/jetstream/jetstream-streams.js';
+export { EventOutbox, OutboxNotConfiguredError, type OutboxLag } from './outbox/event-outbox.js';
+export type { OutboxOptions, OutsideTransaction } from './outbox/outbox-options.js';
+export { OutboxTable, type OutboxTableName } from './outbox/outbox-table.js';
+export { NotATransactionError, type OutboxTransaction } from './outbox/outbox-transaction.js';
+export { OutsideTransactionError } from './outbox/cls-transactions.js';
+export type { OutboxPool } from './outbox/pg-types.js';
