@@ -8,6 +8,7 @@ import { InProcessTarget, memoryAfter, type InProcessBus } from './in-process.js
 import { median, medianOf } from './stats.js';
 import { JETSTREAM_WINDOW } from './bench-event.js';
 import type { Kind } from './worker.js';
+import { outboxScenario, type OutboxFigures } from './outbox.js';
 
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
@@ -15,6 +16,8 @@ import type { Kind } from './worker.js';
  * and writes it as JSON to bench/results/latest.json.
  */
 const long = process.argv.includes('--long');
+/** `npm run bench -- --outbox`: the outbox scenario alone. */
+const outboxOnly = process.argv.includes('--outbox');
 const RUNS = long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
@@ -22,6 +25,8 @@ const CROSS_PROCESS_EVENTS = long ? 500_000 : 100_000;
 const FAN_OUT_EVENTS = long ? 200_000 : 50_000;
 const RATE_SECONDS = long ? 10 : 2;
 const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
+const OUTBOX_BACKLOG = long ? 200_000 : 50_000;
+const OUTBOX_TRANSACTIONS = long ? 5_000 : 1_000;
 
 interface Row {
   scenario: string;
@@ -106,6 +111,14 @@ async function memory(): Promise<void> {
   add('6. memory, 1M events through one instance', 'heap MB after GC', m.heapAfterMb);
 }
 
+async function outbox(natsUrl: string): Promise<void> {
+  const runs: OutboxFigures[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await outboxScenario(natsUrl, OUTBOX_BACKLOG, OUTBOX_TRANSACTIONS));
+  const med = (key: keyof OutboxFigures) => median(runs.map((r) => r[key]));
+  add('8. transactional outbox (PostgreSQL, fsync on)', `relay to JetStream, events/s from a ${OUTBOX_BACKLOG.toLocaleString('en')} backlog`, med('relayPerSecond'));
+  add('8. transactional outbox (PostgreSQL, fsync on)', 'ms per transaction: insert + one outbox row (vs a plain insert)', med('outboxTxMs'), 'plain insert of a row', med('plainTxMs'));
+}
+
 function format(value: number | undefined): string {
   if (value === undefined) return '';
   if (value >= 1000) return Math.round(value).toLocaleString('en');
@@ -119,9 +132,13 @@ mkdirSync(confDir, { recursive: true });
 writeFileSync(join(confDir, 'nats.conf'), 'max_pending: 1073741824\n');
 const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
 try {
-  await memory(); // first, so that no other scenario's garbage is in the figures
-  await inProcess();
-  await acrossProcesses(server.url);
+  if (outboxOnly) await outbox(server.url);
+  else {
+    await memory(); // first, so that no other scenario's garbage is in the figures
+    await inProcess();
+    await acrossProcesses(server.url);
+    await outbox(server.url);
+  }
 } finally {
   await server.dispose();
 }
@@ -135,4 +152,4 @@ console.log(`\n${machine}; ${long ? 'long' : 'quick'} run, median of ${RUNS}; ${
 console.log(lines.join('\n'));
 const resultsDir = new URL('../../bench/results/', import.meta.url).pathname;
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));
+writeFileSync(join(resultsDir, outboxOnly ? 'outbox-latest.json' : 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));

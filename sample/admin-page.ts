@@ -16,6 +16,10 @@ export const ADMIN_PAGE = `<!doctype html>
   <h1>Rooms <small id="instance"></small></h1>
   <h2>Events by type, counted while an admin page is open</h2>
   <table><tbody id="counters"></tbody></table>
+  <section id="outbox" hidden>
+    <h2>Outbox (orders)</h2>
+    <table><tbody id="outbox-lag"></tbody></table>
+  </section>
   <h2>Players per room (cluster)</h2>
   <table><tbody id="rooms"></tbody></table>
   <h2>Events as they flow</h2>
@@ -27,6 +31,9 @@ export const ADMIN_PAGE = `<!doctype html>
       const state = await (await fetch('/admin/state')).json();
       $('instance').textContent = \`instance \${state.instanceId} on \${state.bus.transport.transport}\${state.bus.transport.connected ? '' : ' (disconnected)'}\`;
       rows($('counters'), Object.entries(state.counters));
+      const outbox = state.bus.outbox;
+      $('outbox').hidden = !outbox;
+      if (outbox) rows($('outbox-lag'), [['unsent events', String(outbox.unsent)], ['oldest unsent', \`\${outbox.oldestUnsentMs} ms\`], ['sent by this instance', String(outbox.relayed)], ['relay errors', \`\${outbox.relayErrors}\${outbox.lastError ? ' (' + outbox.lastError + ')' : ''}\`]]);
       rows($('rooms'), Object.entries(state.rooms).map(([room, players]) => [room, \`\${players.length}: \${players.join(', ')}\`]));
     }
     const source = new EventSource('/admin/events');

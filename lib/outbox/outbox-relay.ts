@@ -86,6 +86,7 @@ export class OutboxRelay {
     while (!this.stopping) {
       await this.listen();
       if (!this.transport.status().connected) {
+        await this.housekeeping();
         await this.pause(relayBackoffMs(++this.failures));
         continue;
       }

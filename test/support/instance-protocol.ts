@@ -24,15 +24,17 @@ export type InstanceCommand =
   | { cmd: 'deadLetters' }
   | { cmd: 'replay'; id?: string }
   /**
-   * Outbox instances (FIXTURE_OUTBOX): per id, an order row and its event in one transaction. The event is
-   * OrderPlaced, or PlayerEnteredRoom in `room` when given.
+   * Outbox instances (FIXTURE_OUTBOX): per id, an order row and its event in one transaction (or all in one).
+   * The event is OrderPlaced, or PlayerEnteredRoom when rooms are given (id i in rooms[i % rooms.length]).
    */
   | {
       cmd: 'order';
       ids: string[];
       /** Implicitly inside @Transactional() (domain: DomainEventBus, cqrs: EventBus, aggregate: AggregateRoot.commit), or EventOutbox.publish(e, manager). */
       via: 'domain' | 'cqrs' | 'aggregate' | 'explicit';
-      room?: string;
+      rooms?: string[];
+      /** All ids in one transaction. */
+      oneTransaction?: boolean;
       /** Throw after publishing: the transaction rolls back. */
       fail?: boolean;
       /** Publish an event whose data cannot be encoded. */

@@ -29,7 +29,7 @@ async function waitUntil(what: string, check: () => boolean | Promise<boolean>, 
 
 /**
  * A PostgreSQL server of a test's own: initdb into a temp dir, a free port on 127.0.0.1, the socket
- * in the temp dir, trust authentication, fsync off (a test server need not survive a power cut).
+ * in the temp dir, trust authentication, fsync off unless durable (a test server need not survive a power cut).
  * Never the developer's server on 5432.
  */
 export class PostgresServer {
@@ -38,9 +38,11 @@ export class PostgresServer {
   private constructor(
     readonly port: number,
     readonly dataDir: string,
+    private readonly durable: boolean,
   ) {}
 
-  static async start(): Promise<PostgresServer> {
+  /** `durable`: fsync and synchronous commit as a production server has them (for benchmarks). */
+  static async start({ durable = false } = {}): Promise<PostgresServer> {
     const dir = mkdtempSync(join(tmpdir(), 'pg-test-'));
     if (userInfo().uid === 0) {
       const { uid, gid } = postgresUser();
@@ -49,7 +51,7 @@ export class PostgresServer {
     const dataDir = join(dir, 'data');
     const [initdb, args] = asServerUser(join(postgresBinDir(), 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync']);
     execFileSync(initdb, args, { stdio: 'pipe' });
-    const server = new PostgresServer(await freePort(), dataDir);
+    const server = new PostgresServer(await freePort(), dataDir, durable);
     await server.restart();
     return server;
   }
@@ -63,8 +65,8 @@ export class PostgresServer {
     if (this.process) throw new Error('postgres is already running');
     const [postgres, args] = asServerUser(join(postgresBinDir(), 'postgres'), [
       '-D', this.dataDir, '-p', String(this.port), '-k', join(this.dataDir, '..'),
-      '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-      '-c', 'max_connections=200', '-c', 'shared_buffers=64MB',
+      '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=64MB',
+      ...(this.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
     ]);
     const child = spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
