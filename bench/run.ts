@@ -116,7 +116,7 @@ async function outbox(natsUrl: string): Promise<void> {
   for (let i = 0; i < RUNS; i++) runs.push(await outboxScenario(natsUrl, OUTBOX_BACKLOG, OUTBOX_TRANSACTIONS));
   const med = (key: keyof OutboxFigures) => median(runs.map((r) => r[key]));
   add('8. transactional outbox (PostgreSQL, fsync on)', `relay to JetStream, events/s from a ${OUTBOX_BACKLOG.toLocaleString('en')} backlog`, med('relayPerSecond'));
-  add('8. transactional outbox (PostgreSQL, fsync on)', 'ms per transaction: insert + one outbox row (vs a plain insert)', med('outboxTxMs'), 'plain insert of a row', med('plainTxMs'));
+  add('8. transactional outbox (PostgreSQL, fsync on)', 'ms per transaction of one insert, with one outbox row', med('withOutboxTxMs'), 'the same without the outbox row', med('plainTxMs'));
 }
 
 function format(value: number | undefined): string {

@@ -64,6 +64,9 @@ export function resolveOutboxOptions(outbox: OutboxOptions | undefined, env: Env
   };
   const schema = identifier(outbox?.schema, 'schema', 'EVENT_BUS_OUTBOX_SCHEMA', 'public');
   const table = identifier(outbox?.table, 'table', 'EVENT_BUS_OUTBOX_TABLE', 'event_outbox');
+  if (schema.length + 1 + table.length > 63) {
+    throw new EventBusConfigError(`options outbox.schema and outbox.table: "${schema}.${table}" names the LISTEN channel, at most 63 characters`);
+  }
   const int = (code: number | undefined, name: string, variable: string, min: number, fallback: number) =>
     integerSetting(env, code, `outbox.${name}`, variable, min, fallback);
   return {

@@ -49,8 +49,9 @@ export class OutboxTable {
   migrationSql(): string {
     const { schema, table } = this.name;
     const t = this.qualified;
-    return `CREATE SCHEMA IF NOT EXISTS "${schema}";
-CREATE TABLE IF NOT EXISTS ${t} (
+    // The public schema exists, and creating it (even IF NOT EXISTS) needs a privilege an application role may lack.
+    const createSchema = schema === 'public' ? '' : `CREATE SCHEMA IF NOT EXISTS "${schema}";\n`;
+    return `${createSchema}CREATE TABLE IF NOT EXISTS ${t} (
   seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   id          text        NOT NULL,
   subject     text        NOT NULL,

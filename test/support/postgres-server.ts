@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './nats-server.js';
+import { freePort, waitFor } from './nats-server.js';
 
 /** The PostgreSQL server binaries: $POSTGRES_BIN_DIR, else the newest of Debian's /usr/lib/postgresql/<major>/bin. */
 export function postgresBinDir(): string {
@@ -17,14 +17,6 @@ export function postgresBinDir(): string {
 /** initdb and postgres refuse to run as root: as root, they run as the `postgres` OS user. */
 function asServerUser(binary: string, args: string[]): [string, string[]] {
   return userInfo().uid === 0 ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
-}
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
@@ -76,10 +68,14 @@ export class PostgresServer {
       if (this.process === child) this.process = undefined;
     });
     try {
-      await waitUntil(`postgres on port ${this.port}`, () => {
-        if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
-        return this.accepts();
-      });
+      await waitFor(
+        `postgres on port ${this.port}`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
+          return this.accepts();
+        },
+        20_000,
+      );
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
