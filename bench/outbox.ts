@@ -3,7 +3,7 @@ import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import pg from 'pg';
 import { EventBusModule, EventOutbox, type EventBusModuleOptions } from '../lib/index.js';
-import { PostgresServer } from '../test/support/postgres-server.js';
+import { PostgresServer, testPool } from '../test/support/postgres-server.js';
 import { now, playerMoved } from './bench-event.js';
 
 export interface OutboxFigures {
@@ -44,7 +44,7 @@ async function transactions(pool: pg.Pool, count: number, body: (client: pg.Pool
 export async function outboxScenario(natsUrl: string, backlog: number, transactionsPerRun: number): Promise<OutboxFigures> {
   const postgres = await PostgresServer.start({ durable: true });
   const url = postgres.createDatabase('bench');
-  const pool = new pg.Pool({ connectionString: url });
+  const pool = testPool(url);
   const transport = { transport: 'jetstream', nats: { servers: natsUrl }, jetstream: { stream: 'OUTBOX_BENCH', idempotency: 'off' } } as const;
   try {
     const writer = await app({ ...transport, outbox: { url, migrate: true, relay: false } });

@@ -18,7 +18,7 @@ import { outboxScenario, type OutboxFigures } from './outbox.js';
 const long = process.argv.includes('--long');
 /** `npm run bench -- --outbox`: the outbox scenario alone. */
 const outboxOnly = process.argv.includes('--outbox');
-const RUNS = long ? 5 : 3;
+const RUNS = process.env.BENCH_RUNS ? Number(process.env.BENCH_RUNS) : long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
 const CROSS_PROCESS_EVENTS = long ? 500_000 : 100_000;

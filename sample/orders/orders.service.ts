@@ -21,7 +21,10 @@ export class OrdersService implements OnModuleInit, OnModuleDestroy {
   /** Orders this instance learnt of from the bus (placed on any instance). */
   private readonly seen: OrderPlaced[] = [];
 
-  constructor(private readonly outbox: EventOutbox) {}
+  constructor(private readonly outbox: EventOutbox) {
+    // An idle client losing the server must not crash the process; the next query reports it.
+    this.pool.on('error', (error) => this.logger.warn(`orders database: ${error.message}`));
+  }
 
   async onModuleInit(): Promise<void> {
     await this.pool.query(

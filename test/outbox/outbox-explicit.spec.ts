@@ -17,7 +17,7 @@ import {
   type EventContext,
 } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
-import { PostgresServer } from '../support/postgres-server.js';
+import { PostgresServer, testPool } from '../support/postgres-server.js';
 
 @ValueObject('OutboxMoney')
 class Money {
@@ -66,7 +66,7 @@ beforeAll(async () => {
   class AppModule {}
   app = await NestFactory.createApplicationContext(AppModule, { logger: ['error'] });
   outbox = app.get(EventOutbox);
-  pool = new pg.Pool({ connectionString: url });
+  pool = testPool(url);
   await pool.query('CREATE TABLE orders (id text PRIMARY KEY, customer text NOT NULL)');
 }, 60_000);
 
@@ -180,7 +180,7 @@ describe('EventOutbox.publish(event, tx) with TypeORM', () => {
 describe('EventOutbox.publish(event, tx) with Kysely', () => {
   let db: Kysely<{ orders: { id: string; customer: string } }>;
   beforeAll(() => {
-    db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }) });
+    db = new Kysely({ dialect: new PostgresDialect({ pool: testPool(url) }) });
   });
   afterAll(() => db?.destroy());
 

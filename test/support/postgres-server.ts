@@ -2,7 +2,15 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { freePort, waitFor } from './nats-server.js';
+
+/** A pg Pool for a test: an idle client losing its server (as the test stops it) must not crash the process. */
+export function testPool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url });
+  pool.on('error', () => undefined);
+  return pool;
+}
 
 /** The PostgreSQL server binaries: $POSTGRES_BIN_DIR, else the newest of Debian's /usr/lib/postgresql/<major>/bin. */
 export function postgresBinDir(): string {
