@@ -11,7 +11,7 @@ interface ClaimedRow {
   subject: string;
   routing_key: string | null;
   payload: Buffer;
-  first_of_key: string | null;
+  previous_of_key: string | null;
 }
 
 /** Pause after the n-th failure in a row: 100 ms, doubling, at most 5 s. */
@@ -175,17 +175,23 @@ export class OutboxRelay {
     }
   }
 
-  /** Drops the rows of every key whose oldest unsent row is not in this batch (another relay holds it). */
+  /**
+   * The rows that may go now: of each key, those that follow on without a gap from the oldest unsent row of
+   * the key. A gap is a row another relay holds; from there on the key is left for later.
+   */
   private inKeyOrder(rows: ClaimedRow[]): ClaimedRow[] {
-    let firstOfKey: Map<string, string> | undefined;
+    let lastOfKey: Map<string, string | undefined> | undefined;
     const sendable: ClaimedRow[] = [];
     for (const row of rows) {
       const key = row.routing_key;
       if (key !== null) {
-        firstOfKey ??= new Map();
-        let first = firstOfKey.get(key);
-        if (first === undefined) firstOfKey.set(key, (first = row.seq));
-        if (row.first_of_key !== first) continue;
+        lastOfKey ??= new Map();
+        const last = lastOfKey.has(key) ? lastOfKey.get(key) : null; // undefined: the key is blocked
+        if (last === undefined || row.previous_of_key !== last) {
+          lastOfKey.set(key, undefined);
+          continue;
+        }
+        lastOfKey.set(key, row.seq);
       }
       sendable.push(row);
     }

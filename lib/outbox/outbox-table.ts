@@ -30,13 +30,15 @@ export class OutboxTable {
     this.channel = `${name.schema}.${name.table}`;
     // unnest: one statement and one round trip for any number of events, in their order.
     this.insert = `INSERT INTO ${t} (id, subject, routing_key, payload) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])`;
-    // Claims the oldest unsent rows after $2 that no other relay holds. first_of_key is the oldest unsent row
-    // of the key, locked or not: when another relay holds it, this one must leave the key alone (order per key).
+    // Claims the oldest unsent rows after $2 that no other relay holds. previous_of_key is the unsent row of
+    // the same key just before, locked or not: a row may go only when that one is sent or goes in this same
+    // batch before it, so that a row another relay holds is never overtaken (order per key).
     this.claim = `WITH claimed AS (
         SELECT seq, id, subject, routing_key, payload FROM ${t} WHERE sent_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
       )
       SELECT c.seq, c.id, c.subject, c.routing_key, c.payload,
-        CASE WHEN c.routing_key IS NULL THEN NULL ELSE (SELECT min(e.seq) FROM ${t} e WHERE e.routing_key = c.routing_key AND e.sent_at IS NULL) END AS first_of_key
+        CASE WHEN c.routing_key IS NULL THEN NULL
+          ELSE (SELECT max(e.seq) FROM ${t} e WHERE e.routing_key = c.routing_key AND e.sent_at IS NULL AND e.seq < c.seq) END AS previous_of_key
       FROM claimed c ORDER BY c.seq`;
     this.deleteSent = `DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`;
     this.markSent = `UPDATE ${t} SET sent_at = now() WHERE seq = ANY($1::bigint[])`;
