@@ -49,7 +49,8 @@ class Deployment {
       EVENT_BUS_TRANSPORT: transport,
       NATS_URL: nats.url,
       NATS_RECONNECT_TIME_WAIT_MS: '100',
-      EVENT_BUS_ACK_WAIT_MS: '2000',
+      // The handled-event record shared by the group's members: a redelivery to another member runs once too.
+      EVENT_BUS_IDEMPOTENCY: 'kv',
       EVENT_BUS_OUTBOX_URL: url,
       EVENT_BUS_OUTBOX_MIGRATE: 'true',
       FIXTURE_OUTBOX: 'true',
