@@ -208,3 +208,57 @@ describe('outbox status', () => {
     expect(status.outbox!.relayed).toBeGreaterThan(0);
   });
 });
+
+describe('an outbox on a pg Pool of the application, keeping sent rows', () => {
+  let poolApp: INestApplicationContext;
+  let poolOutbox: EventOutbox;
+  const appPool = () => testPool(url);
+  let given: pg.Pool;
+
+  beforeAll(async () => {
+    given = appPool();
+    @Module({
+      imports: [
+        EventBusModule.forRoot({
+          instanceId: 'pool-writer',
+          memory: { broker: new MemoryBroker() },
+          // A poll interval longer than the test: only NOTIFY can wake the relay in time.
+          outbox: { pool: given, table: 'kept_outbox', migrate: true, retentionMs: 1_500, pollIntervalMs: 600_000 },
+        }),
+      ],
+      providers: [OrderHandlers],
+    })
+    class PoolAppModule {}
+    poolApp = await NestFactory.createApplicationContext(PoolAppModule, { logger: ['error'] });
+    poolOutbox = poolApp.get(EventOutbox);
+  }, 60_000);
+
+  afterAll(async () => {
+    await poolApp?.close();
+    await given?.end(); // still the application's: the outbox does not end it
+  });
+
+  it('wakes on NOTIFY, marks the row sent, and deletes it once the retention has passed', async () => {
+    const client = await given.connect();
+    try {
+      await client.query('BEGIN');
+      await poolOutbox.publish(order('kept-1'), client);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await eventually(() => expect(receivedIds()).toEqual(['kept-1']), 5_000);
+    const { rows } = await given.query('SELECT sent_at FROM kept_outbox');
+    expect(rows).toHaveLength(1);
+    expect(rows[0].sent_at).toBeInstanceOf(Date);
+    expect(await poolOutbox.lag()).toEqual({ unsent: 0, oldestUnsentMs: 0 });
+    // The sweep runs from the relay's loop, which the next notification wakes.
+    await new Promise((r) => setTimeout(r, 1_600));
+    const client2 = await given.connect();
+    await client2.query('BEGIN');
+    await poolOutbox.publish(order('kept-2'), client2);
+    await client2.query('COMMIT');
+    client2.release();
+    await eventually(async () => expect((await given.query('SELECT id FROM kept_outbox')).rows.map((r) => r.id).length).toBe(1), 5_000);
+  });
+});
