@@ -42,8 +42,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * skip them), publish them all at once with their stored ids, then delete (or mark) those the transport
  * accepted and commit. A relay that dies mid-batch leaves its rows locked only until PostgreSQL sees the
  * connection go; they are sent again, and the stored id lets JetStream's duplicate window and the
- * idempotency inbox absorb the second copy. A row whose routing key has an earlier unsent row held by
- * another relay is left for later, so each key is sent in order. It wakes on NOTIFY (sent by the
+ * idempotency inbox absorb the second copy. A keyed row goes only after the unsent row of its key just
+ * before it (sent already, or earlier in the same batch): each key is sent in order across relays. It wakes on NOTIFY (sent by the
  * table's trigger on commit) and polls as a fallback; it pauses with backoff while the transport is down.
  */
 export class OutboxRelay {
@@ -64,12 +64,7 @@ export class OutboxRelay {
   private headScannedAt = 0;
   private measuredAt = 0;
   private lastSweep = 0;
-  private state: { unsent: number; oldestUnsentMs: number; relayed: number; relayErrors: number; lastError?: string; measuredAt?: string } = {
-    unsent: 0,
-    oldestUnsentMs: 0,
-    relayed: 0,
-    relayErrors: 0,
-  };
+  private readonly state: { -readonly [K in keyof OutboxStatus]: OutboxStatus[K] } = { unsent: 0, oldestUnsentMs: 0, relayed: 0, relayErrors: 0 };
 
   constructor(
     private readonly pool: OutboxPool,
@@ -85,7 +80,7 @@ export class OutboxRelay {
     this.running ??= this.run().catch((error: Error) => this.logger.error(`outbox relay stopped: ${error.message}`, error.stack));
   }
 
-  /** Finishes the batch in flight, then stops listening. */
+  /** Finishes the batches in flight, then stops listening. */
   async stop(): Promise<void> {
     this.stopping = true;
     for (const wake of this.waiting) wake();

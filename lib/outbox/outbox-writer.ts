@@ -1,5 +1,5 @@
 import { EventCodec } from '../codec/event-codec.js';
-import type { PublishOptions } from '../domain-event-bus.js';
+import { UnregisteredEventError, type PublishOptions } from '../domain-event-bus.js';
 import { nextEventId } from '../event-id.js';
 import { isoNow } from '../iso-clock.js';
 import { eventRegistry, type DomainEventRegistration } from '../registry/event-registry.js';
@@ -38,7 +38,7 @@ export class OutboxWriter {
   row(event: object, options?: PublishOptions, registration: DomainEventRegistration | undefined = event && eventRegistry.eventOf(event)): OutboxRow {
     if (!registration) {
       const name = (event as object | null)?.constructor?.name ?? typeof event;
-      throw new Error(`${name} is not a domain event: decorate its class with @DomainEvent()`);
+      throw new UnregisteredEventError(`${name} is not a domain event: decorate its class with @DomainEvent()`);
     }
     const key = routingKeyOf(event, registration, options?.key);
     const id = options?.id ?? nextEventId();
