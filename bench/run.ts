@@ -9,19 +9,20 @@ import { InProcessTarget, memoryAfter, type InProcessBus } from './in-process.js
 import { median, medianOf } from './stats.js';
 import { JETSTREAM_WINDOW } from './bench-event.js';
 import type { Kind } from './worker.js';
+import { outboxScenario, type OutboxFigures } from './outbox.js';
 
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
  * its references measured in the same run, each figure the median of several runs; each ratio with a
  * target is marked ✔ or ✘. Prints one table and writes it as JSON to bench/results/latest.json.
- * `-- --only=3,8` runs those scenarios only (and writes bench/results/latest-only.json);
+ * `-- --only=3,8` runs those scenarios only (10: the outbox) (and writes bench/results/latest-only.json);
  * `-- --in-process` runs scenarios 1 and 2 without any server and writes nothing.
  */
 const long = process.argv.includes('--long');
 const inProcessOnly = process.argv.includes('--in-process');
 const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
 const wanted = (scenario: number) => !only || only.includes(String(scenario));
-const RUNS = long ? 5 : 3;
+const RUNS = process.env.BENCH_RUNS ? Number(process.env.BENCH_RUNS) : long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
 const CROSS_PROCESS_EVENTS = long ? 500_000 : 100_000;
@@ -29,6 +30,8 @@ const FAN_OUT_EVENTS = long ? 200_000 : 50_000;
 const RATE_SECONDS = long ? 10 : 2;
 const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
 const REDIS_EVENTS = long ? 200_000 : 30_000;
+const OUTBOX_BACKLOG = long ? 200_000 : 50_000;
+const OUTBOX_TRANSACTIONS = long ? 5_000 : 1_000;
 
 /** What ours / reference should be: at least (throughput) or at most (latency). */
 type Target = { atLeast: number } | { atMost: number };
@@ -150,6 +153,14 @@ async function memory(): Promise<void> {
   add('6. memory, 1M events through one instance', 'heap MB after GC', m.heapAfterMb);
 }
 
+async function outbox(natsUrl: string): Promise<void> {
+  const runs: OutboxFigures[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await outboxScenario(natsUrl, OUTBOX_BACKLOG, OUTBOX_TRANSACTIONS));
+  const med = (key: keyof OutboxFigures) => median(runs.map((r) => r[key]));
+  add('10. transactional outbox (PostgreSQL, fsync on)', `relay to JetStream, events/s from a ${OUTBOX_BACKLOG.toLocaleString('en')} backlog`, med('relayPerSecond'));
+  add('10. transactional outbox (PostgreSQL, fsync on)', 'ms per transaction of one insert, with one outbox row', med('withOutboxTxMs'), 'the same without the outbox row', med('plainTxMs'));
+}
+
 function format(value: number | undefined): string {
   if (value === undefined) return '';
   if (value >= 1000) return Math.round(value).toLocaleString('en');
@@ -173,6 +184,7 @@ else {
     await coreNats(deliveries);
     if (wanted(7)) await durable(deliveries, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', 'raw-jetstream', 'raw @nats-io/jetstream', JETSTREAM_EVENTS, 0.9);
     if (wanted(9)) await durable(deliveries, `9. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', 'raw-redis', 'raw node-redis', REDIS_EVENTS, 0.7);
+    if (wanted(10)) await outbox(server.url);
   } finally {
     await Promise.all([server.dispose(), redis.dispose()]);
   }

@@ -1,15 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Span } from '@opentelemetry/api';
-import { idProblem } from './codec/cloudevents-attributes.js';
 import { DecodeError } from './codec/codec-errors.js';
 import { NO_EXTENSIONS, type EnvelopeExtensions } from './codec/envelope-extensions.js';
 import { EventCodec, type DecodedEvent } from './codec/event-codec.js';
-import { MAX_ID_LENGTH } from './codec/wire-limits.js';
 import { EventBusConfigError } from './config/settings.js';
 import { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 import { emptyStats, type EventBusStats } from './event-bus-stats.js';
 import { EventContext } from './event-context.js';
-import { nextEventId } from './event-id.js';
 import { HandlerInvoker } from './handler-invoker.js';
 import { isoNow } from './iso-clock.js';
 import { ListenerSets, type DomainEventHandler, type EventSubscription, type Listener, type ListenerSet, type SubscribeOptions } from './listener-sets.js';
@@ -21,9 +18,8 @@ import { BusStatistics, type HandlerStatus, type TypeStats, type TypeStatus } fr
 import type { ProcessSpan } from './observability/event-tracing.js';
 import { currentEventContext, runHandling } from './observability/handling-context.js';
 import { Telemetry } from './observability/telemetry.js';
-import { printable, quoted } from './printable.js';
-import { subjectLengthProblem } from './routing/subject-length.js';
-import { tokenProblem } from './routing/subject-token.js';
+import { eventIdOf, routingKeyOf, subjectOf } from './event-address.js';
+import { printable } from './printable.js';
 import type { ResolvedEventBusOptions } from './resolve-options.js';
 import type { EventTransport, LocalEnvelope, TransportInspection, TransportPayload, TransportStatus } from './transport/event-transport.js';
 
@@ -38,6 +34,21 @@ export interface PublishOptions {
    * new one, identified by the event's own id.
    */
   correlationId?: string;
+}
+
+/** The transactional outbox's backlog, as last measured by this instance's relay. */
+export interface OutboxStatus {
+  /** Committed events not yet sent. */
+  readonly unsent: number;
+  /** Age of the oldest of them in ms (0 when none). */
+  readonly oldestUnsentMs: number;
+  /** Events this instance's relay has sent. */
+  readonly relayed: number;
+  /** Batches that failed (transport or database), retried after a pause. */
+  readonly relayErrors: number;
+  readonly lastError?: string;
+  /** When the backlog was measured (ISO-8601); absent before the first measurement. */
+  readonly measuredAt?: string;
 }
 
 /** How the bus stands: `ready` only while events flow. */
@@ -56,11 +67,26 @@ export interface EventBusStatus {
   readonly types: Readonly<Record<string, TypeStatus>>;
   /** Runs, errors, the last error and sampled p50/p99 durations per handler (`Class.method`). */
   readonly handlers: Readonly<Record<string, HandlerStatus>>;
+  /** Present when the transactional outbox is configured. */
+  readonly outbox?: OutboxStatus;
 }
 
 /** `status()` with what only the server knows (JetStream consumers' pending and ack pending, dead letters, missing streams). */
 export interface EventBusInspection extends EventBusStatus {
   readonly server: TransportInspection;
+}
+
+/**
+ * Where events published inside a database transaction go instead of the transport: the
+ * transactional outbox (lib/outbox), which installs itself when configured.
+ */
+export interface TransactionalCapture {
+  /**
+   * Takes the event when a transaction is active (the promise settles once it is part of the
+   * transaction), or rejects it when publishing outside one is forbidden; undefined lets it go out now.
+   */
+  capture(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined): Promise<void> | undefined;
+  status(): OutboxStatus;
 }
 
 /** Publishes an event to the local CQRS bus (the EventBus's own publisher), with CQRS's extra arguments. */
@@ -149,6 +175,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   private observer: BusObserver | undefined;
   /** Tracing and metrics: loaded at module init, off until then and without `@opentelemetry/api`. */
   private telemetry = Telemetry.off;
+  private transactional: TransactionalCapture | undefined;
 
   constructor(
     @Inject(RESOLVED_EVENT_BUS_OPTIONS) private readonly options: ResolvedEventBusOptions,
@@ -221,7 +248,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
     const registration = event && eventRegistry.eventOf(event);
     if (!registration) return Promise.reject(this.unregistered(event));
     try {
-      return this.send(event, registration, options, NO_ARGS);
+      return this.transactional?.capture(event, registration, options) ?? this.send(event, registration, options, NO_ARGS);
     } catch (error) {
       this.stats.publishErrors++;
       return Promise.reject(error);
@@ -264,6 +291,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
       stats: { ...this.stats },
       types: this.statistics.typeStatus(),
       handlers: this.statistics.handlerStatus(),
+      ...(this.transactional ? { outbox: this.transactional.status() } : {}),
     };
   }
 
@@ -282,6 +310,11 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   observe(observer: BusObserver): void {
     this.observer = observer;
     this.invoker.observer = observer;
+  }
+
+  /** @internal Installed by the outbox: events published inside a database transaction are written to it, not sent. */
+  setTransactionalCapture(capture: TransactionalCapture): void {
+    this.transactional = capture;
   }
 
   /** @internal Installed by the CQRS bridge: how events reach the local CQRS EventBus. */
@@ -306,12 +339,19 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
       return;
     }
     try {
-      this.send(event, registration, undefined, args).catch(ignore); // failures are logged and counted in send()
+      // Inside a transaction the event reaches the CQRS handlers after commit, from the transport, like everyone's.
+      const captured = this.transactional?.capture(event, registration, undefined);
+      if (captured) captured.catch((error) => this.publishFromCqrsFailed(registration, error));
+      else this.send(event, registration, undefined, args).catch(ignore); // failures are logged and counted in send()
     } catch (error) {
-      this.stats.publishErrors++;
-      this.logger.error(`could not distribute ${registration.name}: ${(error as Error).message}`, (error as Error).stack);
+      this.publishFromCqrsFailed(registration, error);
       this.cqrsDispatch?.(event, args);
     }
+  }
+
+  private publishFromCqrsFailed(registration: DomainEventRegistration, error: unknown): void {
+    this.stats.publishErrors++;
+    this.logger.error(`could not distribute ${registration.name}: ${(error as Error).message}`, (error as Error).stack);
   }
 
   /** @internal Called once handlers are registered: subscribes and sends what was held. */
@@ -337,25 +377,10 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
 
   /** Throws for what is wrong with the event itself; the promise rejects when the transport does not take it. */
   private send(event: object, registration: DomainEventRegistration, options: PublishOptions | undefined, cqrsArgs: readonly unknown[]): Promise<void> {
-    const key = options?.key ?? registration.key?.(event);
+    const key = routingKeyOf(event, registration, options?.key);
     const base = this.codec.subjectBase(registration);
-    let subject = base;
-    if (key !== undefined) {
-      const problem = tokenProblem(key);
-      if (problem) throw new Error(`${registration.name}: routing key ${quoted(key)} ${problem}`);
-      subject = `${base}.${key}`;
-      const tooLong = subjectLengthProblem(subject);
-      if (tooLong) throw new Error(`${registration.name}: the subject ${quoted(subject)} ${tooLong}; use a shorter routing key`);
-    }
-    let id: string;
-    if (options?.id === undefined) id = nextEventId();
-    else {
-      id = options.id;
-      const problem = idProblem(id);
-      if (problem) {
-        throw new Error(`${registration.name}: publish option id ${quoted(id)} ${problem}: pass a non-empty id of at most ${MAX_ID_LENGTH} characters without control characters, or none for a generated one`);
-      }
-    }
+    const subject = subjectOf(base, key, registration);
+    const id = eventIdOf(options?.id, registration);
     const time = isoNow();
     // Caused by the event being handled here, if any: its flow continues.
     const cause = this.options.causation ? currentEventContext() : undefined;

@@ -1,6 +1,7 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
 import type { CloudEventsOptions } from './codec/codec-options.js';
 import type { RetryOptions } from './delivery/retry-policy.js';
+import type { OutboxOptions } from './outbox/outbox-options.js';
 import type { EventTransport } from './transport/event-transport.js';
 import type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 import type { MemoryOptions } from './transport/memory/memory-options.js';
@@ -42,6 +43,8 @@ export interface EventBusModuleOptions {
    * false saves that cost per delivery, and every publish then starts a flow of its own.
    */
   causation?: boolean;
+  /** The transactional outbox on PostgreSQL (also configured by EVENT_BUS_OUTBOX_URL alone). */
+  outbox?: OutboxOptions;
 }
 
 /** How the module is registered: given to forRoot() or forRootAsync() itself, never by an options factory. */

@@ -10,6 +10,7 @@ import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusModuleR
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 import { createTransport } from './create-transport.js';
 import { EventBusHealthIndicator } from './observability/event-bus-health.indicator.js';
+import { EventOutbox, outboxOptionsProvider } from './outbox/event-outbox.js';
 
 /** Holds the loader apart from EventBusModule (global by default): its bootstrap hook must run after CqrsModule's. */
 @Module({ imports: [DiscoveryModule], providers: [DomainEventHandlerLoader, DomainEventContextCreator] })
@@ -26,6 +27,9 @@ const coreProviders: Provider[] = [
   CqrsBridge,
   DeadLetters,
   EventBusHealthIndicator,
+  // Always provided: with forRootAsync the options are known only at run time; inert when not configured.
+  outboxOptionsProvider,
+  EventOutbox,
 ];
 
 /**
@@ -49,7 +53,7 @@ export class EventBusModule {
       global,
       imports: [...imports, DomainEventHandlerLoaderModule],
       providers: [...optionsProviders, ...coreProviders],
-      exports: [DomainEventBus, DeadLetters, EventBusHealthIndicator, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
+      exports: [DomainEventBus, DeadLetters, EventOutbox, EventBusHealthIndicator, CqrsBridge, RESOLVED_EVENT_BUS_OPTIONS, EVENT_TRANSPORT],
     };
   }
 

@@ -7,6 +7,7 @@ export {
   type EventBusInspection,
   type EventBusState,
   type EventBusStatus,
+  type OutboxStatus,
   type PublishOptions,
 } from './domain-event-bus.js';
 export { currentEventContext } from './observability/handling-context.js';
@@ -62,3 +63,9 @@ export { RedisClientMissingError } from './transport/redis/redis-client.js';
 export type { RedisOptions, RedisTlsOptions } from './transport/redis/redis-options.js';
 export { EventBusTestingModule } from './testing/event-bus-testing.module.js';
 export { EventBusTester, type HandledEvent, type HandledTarget, type PublishedEvent } from './testing/event-bus-tester.js';
+export { EventOutbox, OutboxNotConfiguredError, type OutboxLag } from './outbox/event-outbox.js';
+export type { OutboxOptions, OutsideTransaction } from './outbox/outbox-options.js';
+export { OutboxTable, type OutboxTableName } from './outbox/outbox-table.js';
+export { NotATransactionError, type OutboxTransaction } from './outbox/outbox-transaction.js';
+export { OutsideTransactionError } from './outbox/cls-transactions.js';
+export type { OutboxPool } from './outbox/pg-types.js';

@@ -32,6 +32,10 @@ export const ADMIN_PAGE = `<!doctype html>
   </section>
   <h2>Events by type, counted while an admin page is open</h2>
   <table><tbody id="counters"></tbody></table>
+  <section id="outbox" hidden>
+    <h2>Outbox (orders)</h2>
+    <table><tbody id="outbox-lag"></tbody></table>
+  </section>
   <h2>Players per room (cluster)</h2>
   <table><tbody id="rooms"></tbody></table>
   <h2>Events as they flow</h2>
@@ -129,6 +133,9 @@ export const ADMIN_PAGE = `<!doctype html>
       rows($('handlers'), Object.entries(bus.handlers).map(([name, h]) => [name, h.runs, h.errors, h.p50Ms ?? '', h.p99Ms ?? '', h.lastError ?? '']));
       showDurable(state);
       rows($('counters'), Object.entries(state.counters));
+      const outbox = state.bus.outbox;
+      $('outbox').hidden = !outbox;
+      if (outbox) rows($('outbox-lag'), [['unsent events', String(outbox.unsent)], ['oldest unsent', \`\${outbox.oldestUnsentMs} ms\`], ['sent by this instance', String(outbox.relayed)], ['relay errors', \`\${outbox.relayErrors}\${outbox.lastError ? ' (' + outbox.lastError + ')' : ''}\`]]);
       rows($('rooms'), Object.entries(state.rooms).map(([room, players]) => [room, \`\${players.length}: \${players.join(', ')}\`]));
     }
     const source = new EventSource('/admin/events');

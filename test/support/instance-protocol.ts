@@ -30,6 +30,32 @@ export type InstanceCommand =
   /** Finished spans and collected metrics (instances started with FIXTURE_OTEL=true). */
   | { cmd: 'telemetry' }
   | { cmd: 'replay'; id?: string }
+  /**
+   * Outbox instances (FIXTURE_OUTBOX): per id, an order row and its event in one transaction (or all in one).
+   * The event is OrderPlaced, or PlayerEnteredRoom when rooms are given (id i in rooms[i % rooms.length]).
+   */
+  | {
+      cmd: 'order';
+      ids: string[];
+      /** Implicitly inside @Transactional() (domain: DomainEventBus, cqrs: EventBus, aggregate: AggregateRoot.commit), or EventOutbox.publish(e, manager). */
+      via: 'domain' | 'cqrs' | 'aggregate' | 'explicit';
+      rooms?: string[];
+      /** All ids in one transaction. */
+      oneTransaction?: boolean;
+      /** Throw after publishing: the transaction rolls back. */
+      fail?: boolean;
+      /** Publish an event whose data cannot be encoded. */
+      unencodable?: boolean;
+      /** Publish in the transaction and in a savepoint that rolls back. */
+      savepoint?: boolean;
+      /** Publish outside any transaction. */
+      outside?: boolean;
+      /** Wait this long inside the transaction and return what the handlers of this process saw meanwhile. */
+      peekMs?: number;
+      intervalMs?: number;
+      /** SIGKILL this process right after the last commit. */
+      killAfterCommit?: boolean;
+    }
   | { cmd: 'close' };
 
 /** One handler call, as seen by the instance that ran it. */

@@ -2,13 +2,22 @@
 // with apt-get it installs what is missing; otherwise it stops with one line naming what to install.
 // Plain Node, no dependencies: .ci/run calls it before `npm ci`.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 const executable = (path) => {
   try {
     accessSync(path, constants.X_OK);
     return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Whether a directory has an entry for which the check holds (Debian's PostgreSQL lives in /usr/lib/postgresql/<version>). */
+const existsIn = (dir, check) => {
+  try {
+    return readdirSync(dir).some(check);
   } catch {
     return false;
   }
@@ -27,6 +36,10 @@ const onPath = (command) =>
 const prerequisites = [
   { name: 'nats-server', why: 'NATS and JetStream tests', debian: 'nats-server', variable: 'NATS_SERVER_BIN', present: () => onPath('nats-server') },
   { name: 'redis-server', why: 'Redis Streams tests', debian: 'redis-server', variable: 'REDIS_SERVER_BIN', present: () => onPath('redis-server') },
+  {
+    name: 'PostgreSQL (initdb, pg_ctl)', why: 'outbox tests (they start their own server)', debian: 'postgresql',
+    present: () => existsIn('/usr/lib/postgresql', (version) => executable(join('/usr/lib/postgresql', version, 'bin', 'initdb'))),
+  },
   { name: 'openssl', why: 'TLS test certificates', debian: 'openssl', present: () => onPath('openssl') },
   { name: 'Chromium', why: 'the admin page test', debian: 'chromium', variable: 'CHROMIUM_PATH', present: () => executable('/usr/bin/chromium') },
 ];

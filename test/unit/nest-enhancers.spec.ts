@@ -17,7 +17,7 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { ContextIdFactory, NestFactory, REQUEST, type ContextId, type ContextIdStrategy, type HostComponentInfo } from '@nestjs/core';
-import { ClsModule, ClsService } from 'nestjs-cls';
+import { ClsModule, ClsService } from 'nestjs-cls-esm'; // nestjs-cls 7 (ES module, as Nest 12): the Jest ESM runtime cannot require Nest 12 from nestjs-cls 6
 import { finalize } from 'rxjs';
 import {
   DOMAIN_EVENT_CONTEXT,
