@@ -11,6 +11,8 @@ export type EventBusHealthResult<Key extends string = string> = Record<Key, { st
 export interface EventBusHealthOptions {
   /** How long the server may take to answer (JetStream: stream and consumer info); past it the bus is down. Default 2000. */
   timeoutMs?: number;
+  /** With the outbox: down when its oldest unsent event has waited longer than this (by default its lag is only reported). */
+  maxOutboxLagMs?: number;
 }
 
 const WHY_NOT_READY: Record<Exclude<EventBusStatus['state'], 'ready'>, string> = {
@@ -44,13 +46,23 @@ async function within(inspecting: Promise<TransportInspection>, ms: number): Pro
 export class EventBusHealthIndicator {
   constructor(private readonly bus: DomainEventBus) {}
 
-  async isHealthy<Key extends string = 'eventBus'>(key: Key = 'eventBus' as Key, { timeoutMs = 2_000 }: EventBusHealthOptions = {}): Promise<EventBusHealthResult<Key>> {
+  async isHealthy<Key extends string = 'eventBus'>(
+    key: Key = 'eventBus' as Key,
+    { timeoutMs = 2_000, maxOutboxLagMs }: EventBusHealthOptions = {},
+  ): Promise<EventBusHealthResult<Key>> {
     const status = this.bus.status();
     const { transport } = status;
     const details: Record<string, unknown> = { transport: transport.transport, state: status.state, since: status.since };
     if (transport.server) details.server = transport.server;
     if (transport.lastError) details.lastError = transport.lastError;
     const reasons: string[] = [];
+    const { outbox } = status;
+    if (outbox) {
+      details.outbox = { unsent: outbox.unsent, oldestUnsentMs: outbox.oldestUnsentMs, lastError: outbox.lastError };
+      if (maxOutboxLagMs !== undefined && outbox.oldestUnsentMs > maxOutboxLagMs) {
+        reasons.push(`the outbox's oldest unsent event has waited ${outbox.oldestUnsentMs} ms (more than ${maxOutboxLagMs})`);
+      }
+    }
     if (status.state !== 'ready') reasons.push(WHY_NOT_READY[status.state]);
     else {
       try {

@@ -161,10 +161,17 @@ describe('outbox on JetStream with groups', () => {
     await eventually(async () => expect((await consumer.status()).outbox).toEqual(expect.objectContaining({ unsent: 50 })));
     await new Promise((r) => setTimeout(r, 1_500));
     expect(deployment.records('consumer').filter((r) => r.handler === 'group:billing')).toEqual([]);
+    // The health indicator reports the lag, and is down past the bound it is given.
+    await eventually(async () =>
+      expect(await consumer.send({ cmd: 'health', maxOutboxLagMs: 500 })).toEqual({
+        eventBus: expect.objectContaining({ status: 'down', reason: expect.stringContaining("the outbox's oldest unsent event has waited"), outbox: expect.objectContaining({ unsent: 50 }) }),
+      }),
+    );
     await deployment.nats.restart();
     await eventually(() => expectEachOnce(deployment.records('consumer'), 'group:billing', orders), 30_000);
     // Sends that were in flight when the connection went are sent again: counted once they are acknowledged.
     await eventually(async () => expect((await consumer.status()).outbox!.relayed).toBeGreaterThanOrEqual(50), 20_000);
+    await eventually(async () => expect(await consumer.send({ cmd: 'health', maxOutboxLagMs: 500 })).toEqual({ eventBus: expect.objectContaining({ status: 'up' }) }), 20_000);
   });
 });
 

@@ -20,6 +20,8 @@ export type InstanceCommand =
   | { cmd: 'unsubscribe'; name: string }
   | { cmd: 'records' }
   | { cmd: 'status' }
+  /** EventBusHealthIndicator.isHealthy('eventBus', options). */
+  | { cmd: 'health'; maxOutboxLagMs?: number }
   /** The heap in use after a full garbage collection, in bytes. */
   | { cmd: 'heap' }
   /** Whether anything reached Object.prototype in this process. */
