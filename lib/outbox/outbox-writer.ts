@@ -2,6 +2,7 @@ import { EventCodec } from '../codec/event-codec.js';
 import { UnregisteredEventError, type PublishOptions } from '../domain-event-bus.js';
 import { eventIdOf, routingKeyOf, subjectOf } from '../event-address.js';
 import { isoNow } from '../iso-clock.js';
+import { currentEventContext } from '../observability/handling-context.js';
 import { eventRegistry, type DomainEventRegistration } from '../registry/event-registry.js';
 import type { ResolvedEventBusOptions } from '../resolve-options.js';
 import type { OutboxTable } from './outbox-table.js';
@@ -23,11 +24,13 @@ export interface OutboxRow {
  */
 export class OutboxWriter {
   private readonly codec: EventCodec;
+  private readonly causation: boolean;
 
   constructor(
     options: ResolvedEventBusOptions,
     private readonly table: OutboxTable,
   ) {
+    this.causation = options.causation;
     this.codec = new EventCodec(eventRegistry, {
       origin: `${options.instanceId}/outbox`,
       source: options.source,
@@ -45,7 +48,11 @@ export class OutboxWriter {
     const key = routingKeyOf(event, registration, options?.key);
     const subject = subjectOf(this.codec.subjectBase(registration), key, registration);
     const id = eventIdOf(options?.id, registration);
-    return { id, subject, key, payload: this.codec.encode(event, registration, id, isoNow()) };
+    // Written while handling an event, it is caused by that event and continues its flow, as a publish would be.
+    const cause = this.causation ? currentEventContext() : undefined;
+    const correlationId = options?.correlationId ?? cause?.correlationId;
+    const flow = correlationId !== undefined && correlationId !== id ? { correlationid: correlationId, causationid: cause?.id } : cause && { causationid: cause.id };
+    return { id, subject, key, payload: this.codec.encode(event, registration, id, isoNow(), flow) };
   }
 
   /** Inserts the rows, in order, with one statement. */

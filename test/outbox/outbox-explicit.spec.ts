@@ -39,11 +39,37 @@ class OutboxOrderPlaced {
 
 const received: Array<{ event: OutboxOrderPlaced; context: EventContext }> = [];
 
+/** What a handler of `followed-…` orders writes to the outbox while handling them. */
+@DomainEvent('OutboxOrderFollowed')
+class OutboxOrderFollowed {
+  constructor(readonly orderId: string) {}
+}
+const followed: EventContext[] = [];
+
 @Injectable()
 class OrderHandlers {
+  constructor(
+    private readonly outbox: EventOutbox,
+    private readonly bus: DomainEventBus,
+  ) {}
+
   @OnDomainEvent(OutboxOrderPlaced)
-  on(event: OutboxOrderPlaced, context: EventContext) {
+  async on(event: OutboxOrderPlaced, context: EventContext) {
     received.push({ event, context });
+    if (!event.orderId.startsWith('followed-') || !this.bus.instanceId.startsWith('writer')) return;
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await this.outbox.publish(new OutboxOrderFollowed(event.orderId), client);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  }
+
+  @OnDomainEvent(OutboxOrderFollowed)
+  onFollowed(_event: OutboxOrderFollowed, context: EventContext) {
+    followed.push(context);
   }
 }
 
@@ -78,6 +104,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   received.length = 0;
+  followed.length = 0;
 });
 
 async function unsentRows(): Promise<number> {
@@ -108,6 +135,20 @@ describe('EventOutbox.publish(event, tx) with a pg client', () => {
     expect(context.key).toBe('c-1');
     expect(context.origin).toBe('writer/outbox');
     await eventually(async () => expect(await unsentRows()).toBe(0));
+  });
+
+  it('writes what a handler publishes as caused by its event, continuing its flow', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await outbox.publish(order('followed-1'), client, { id: 'order-followed-1', correlationId: 'checkout-7' });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await eventually(() => expect(followed).toHaveLength(1));
+    expect(received[0].context).toMatchObject({ id: 'order-followed-1', correlationId: 'checkout-7', causationId: undefined });
+    expect(followed[0]).toMatchObject({ correlationId: 'checkout-7', causationId: 'order-followed-1' });
   });
 
   it('never sends the event of a rolled-back transaction', async () => {
