@@ -9,7 +9,7 @@ import { DomainEventHandlerLoader } from './domain-event-handler-loader.js';
 import type { EventBusModuleAsyncOptions, EventBusModuleOptions, EventBusModuleRegistration, EventBusOptionsFactory } from './event-bus-options.js';
 import { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 import { createTransport } from './create-transport.js';
-import { EventBusHealthIndicator } from './observability/event-bus-health.indicator.js';
+import { EventBusHealthIndicator } from './event-bus-health.indicator.js';
 import { EventOutbox, outboxOptionsProvider } from './outbox/event-outbox.js';
 
 /** Holds the loader apart from EventBusModule (global by default): its bootstrap hook must run after CqrsModule's. */

@@ -12,7 +12,7 @@ export {
 } from './domain-event-bus.js';
 export { currentEventContext } from './observability/handling-context.js';
 export type { HandlerStatus, TypeStatus } from './observability/bus-statistics.js';
-export { EventBusHealthIndicator, type EventBusHealthOptions, type EventBusHealthResult } from './observability/event-bus-health.indicator.js';
+export { EventBusHealthIndicator, type EventBusHealthOptions, type EventBusHealthResult } from './event-bus-health.indicator.js';
 export type { DomainEventHandler, EventSubscription, SubscribeOptions } from './listener-sets.js';
 export type { EventBusStats } from './event-bus-stats.js';
 export { EventContext } from './event-context.js';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DomainEventBus, type EventBusStatus } from '../domain-event-bus.js';
-import type { TransportInspection } from '../transport/event-transport.js';
+import { DomainEventBus, type EventBusStatus } from './domain-event-bus.js';
+import type { TransportInspection } from './transport/event-transport.js';
 
 /**
  * The shape of a `@nestjs/terminus` HealthIndicatorResult, spelled out here so that terminus stays
