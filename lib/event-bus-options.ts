@@ -4,15 +4,16 @@ import type { EventTransport } from './transport/event-transport.js';
 import type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 import type { MemoryOptions } from './transport/memory/memory-options.js';
 import type { NatsOptions } from './transport/nats/nats-options.js';
+import type { RabbitMqOptions } from './transport/rabbitmq/rabbitmq-options.js';
 import type { TransportFactory } from './transport/transport-context.js';
 
 /** The transports this package brings; `registerTransport()` adds others by name. */
-export type TransportName = 'memory' | 'nats' | 'jetstream';
+export type TransportName = 'memory' | 'nats' | 'jetstream' | 'rabbitmq';
 
 export interface EventBusModuleOptions {
   /**
    * `memory` (default: one process), `nats` (core NATS: broadcast, at most once), `jetstream`
-   * (durable, at least once), the name of a registered transport, or your own transport (a
+   * or `rabbitmq` (durable, at least once), the name of a registered transport, or your own transport (a
    * factory given the module's settings, or an instance).
    */
   transport?: TransportName | (string & {}) | TransportFactory | EventTransport;
@@ -25,6 +26,7 @@ export interface EventBusModuleOptions {
   memory?: MemoryOptions;
   nats?: NatsOptions;
   jetstream?: JetStreamOptions;
+  rabbitmq?: RabbitMqOptions;
   /** Retries of failing handlers on durable transports. */
   retry?: RetryOptions;
 }

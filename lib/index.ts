@@ -44,3 +44,6 @@ export { JetStreamTransport } from './transport/jetstream/jetstream.transport.js
 export type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 export { KvIdempotencyStore } from './transport/jetstream/kv-idempotency-store.js';
 export { StreamConflictError } from './transport/jetstream/jetstream-streams.js';
+export { RabbitMqTransport } from './transport/rabbitmq/rabbitmq.transport.js';
+export { RabbitMqConnectError } from './transport/rabbitmq/rabbitmq-client.js';
+export type { RabbitMqOptions, RabbitMqTlsOptions } from './transport/rabbitmq/rabbitmq-options.js';

@@ -3,12 +3,14 @@ import type { TransportFactory } from './transport-context.js';
 import { jetStreamTransport } from './jetstream/jetstream.transport.js';
 import { memoryTransport } from './memory/memory.transport.js';
 import { natsTransport } from './nats/nats.transport.js';
+import { rabbitMqTransport } from './rabbitmq/rabbitmq.transport.js';
 
 /** Transports by the name `EVENT_BUS_TRANSPORT` / `forRoot({ transport })` selects them with; shared by every copy of the package. */
 const factories: Map<string, TransportFactory> = ((globalThis as Record<symbol, unknown>)[Symbol.for('nestjs-domain-events.transports')] ??= new Map([
   ['memory', memoryTransport],
   ['nats', natsTransport],
   ['jetstream', jetStreamTransport],
+  ['rabbitmq', rabbitMqTransport],
 ])) as Map<string, TransportFactory>;
 
 /** Makes a transport selectable by name (`EVENT_BUS_TRANSPORT=<name>`), for an application that brings its own. */

@@ -1,0 +1,402 @@
+import { readFileSync } from 'node:fs';
+import { Logger } from '@nestjs/common';
+import type { AsyncMessage, Connection, ConnectionOptions, Consumer, Envelope, Publisher } from 'rabbitmq-client';
+import type { DeliveryOptions } from '../../delivery/delivery-options.js';
+import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
+import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
+import type { RetryPolicy } from '../../delivery/retry-policy.js';
+import { subjectMatches } from '../../routing/subject-pattern.js';
+import {
+  TransportClosedError,
+  type EventTransport,
+  type TransportMessageHandler,
+  type TransportStatus,
+  type TransportSubscription,
+} from '../event-transport.js';
+import type { TransportFactory } from '../transport-context.js';
+import { loadRabbitMqClient, RabbitMqConnectError } from './rabbitmq-client.js';
+import { bodyOf, RabbitMqDeadLetters } from './rabbitmq-dead-letters.js';
+import { resolveRabbitMqOptions, type RabbitMqOptions, type ResolvedRabbitMqOptions } from './rabbitmq-options.js';
+import { bindingKey, CLOUDEVENTS_CONTENT_TYPE, exactMatchNeeded, Header, oneLine, RabbitMqTopology, retryTierMs, wireCount as count } from './rabbitmq-topology.js';
+import { RecentPublishes } from './recent-publishes.js';
+
+/** What a RabbitMQ transport is made of: its connection settings, the instance, and the retry policy. */
+export interface RabbitMqSettings {
+  readonly instanceId: string;
+  readonly rabbitmq: ResolvedRabbitMqOptions;
+  readonly retry: RetryPolicy;
+}
+
+/** One subscription: its queue, and how its messages are handled. */
+interface QueueSubscription {
+  readonly queue: string;
+  /** The group, or `instance-<id>`: what dead letters name. */
+  readonly scope: string;
+  /** The NATS pattern, tokenised, when the binding key can let through subjects it does not match. */
+  readonly exactPattern: readonly string[] | undefined;
+  readonly handler: TransportMessageHandler;
+  readonly delivery: DeliveryOptions;
+  consumer?: Consumer;
+}
+
+/** Broker refusals that no retry mends: the subscription is given up, and its error reported. */
+const PERMANENT = new Set(['PRECONDITION_FAILED', 'ACCESS_REFUSED', 'NOT_ALLOWED', 'RESOURCE_LOCKED']);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The promise, or a rejection saying why once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number, why: () => string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(why())), ms);
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}
+
+const asBuffer = (payload: Uint8Array): Buffer => (Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+
+/**
+ * RabbitMQ: durable, at least once. Events go to a topic exchange with the subject as routing
+ * key and publisher confirms. Each subscription has a queue bound to its pattern: a group's
+ * queue is durable (quorum by default) and shared by its members; a group-less one is this
+ * instance's own, kept while it reconnects. Handlers are acked after they succeed; a failure is
+ * retried after a delay (a copy waits in a TTL queue, then returns to its queue) and, after the
+ * last attempt, dead-lettered into a stream with its reason. Undecodable messages are
+ * dead-lettered at once.
+ */
+export class RabbitMqTransport implements EventTransport {
+  readonly encodes = true;
+  readonly redelivers = true;
+  readonly deadLetters: RabbitMqDeadLetters;
+  private readonly logger = new Logger('EventBus:RabbitMQ');
+  private readonly options: ResolvedRabbitMqOptions;
+  private readonly topology: RabbitMqTopology;
+  private readonly instanceScope: string;
+  private readonly recent: RecentPublishes;
+  private connection?: Connection;
+  private publisher?: Publisher;
+  private delivery!: DurableDelivery;
+  private readonly subscriptions = new Set<QueueSubscription>();
+  /** Subscriptions being set up, until their consumer is ready (or given up). */
+  private readonly setups = new Set<Promise<void>>();
+  /** Publishes awaiting their confirm: a clean stop waits for them. */
+  private readonly unconfirmed = new Set<Promise<unknown>>();
+  /** Retry queues declared on this connection, by delay. */
+  private readonly tiers = new Map<number, Promise<unknown>>();
+  private closing = false;
+  private connected = false;
+  private everConnected = false;
+  private disconnects = 0;
+  private reconnects = 0;
+  private lastError?: string;
+
+  constructor(private readonly config: RabbitMqSettings) {
+    this.options = config.rabbitmq;
+    this.topology = new RabbitMqTopology(this.options.exchange, this.options.queueType, this.options.broadcastInactiveMs);
+    this.instanceScope = `instance-${config.instanceId}`;
+    this.recent = new RecentPublishes(this.options.duplicateWindowMs);
+    this.deadLetters = new RabbitMqDeadLetters(this.topology);
+  }
+
+  async connect(): Promise<void> {
+    const { Connection } = await loadRabbitMqClient();
+    const options = this.options;
+    const connection = new Connection(this.connectionOptions());
+    connection.on('connection', () => this.onConnection());
+    connection.on('error', (error: Error) => this.onError(error));
+    connection.on('connection.blocked', (reason: string) => {
+      this.lastError = `blocked by the broker: ${reason}`;
+      this.logger.warn(`the broker blocks publishing (${reason}); publishes wait up to ${options.publishTimeoutMs} ms`);
+    });
+    try {
+      await connection.onConnect(options.connectTimeoutMs);
+      await connection.exchangeDeclare({ exchange: this.topology.exchange, type: 'topic', durable: true });
+      await connection.exchangeDeclare({ exchange: this.topology.retryExchange, type: 'headers', durable: true });
+      await connection.queueDeclare({ queue: this.topology.deadLetterStream, durable: true, arguments: { 'x-queue-type': 'stream' } });
+    } catch (error) {
+      connection.unsafeDestroy();
+      throw new RabbitMqConnectError(`cannot connect to RabbitMQ at ${options.server}: ${(error as Error).message}`, { cause: error });
+    }
+    this.connection = connection;
+    // Retried once when the channel closes before the confirm: the broker may have it, so a
+    // duplicate is possible (and caught by the event id); the wait as a whole stays bounded.
+    this.publisher = connection.createPublisher({ confirm: true, maxAttempts: 2 });
+    this.deadLetters.attach(connection, (envelope, body) => this.send(envelope, body, `store on ${envelope.routingKey}`));
+    let inbox: IdempotencyStore | undefined = options.idempotencyStore;
+    if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs);
+    this.delivery = new DurableDelivery(
+      this.config.retry,
+      inbox,
+      60_000, // unused: RabbitMQ keeps an unacknowledged delivery as long as the channel lives
+      (deliveries) => `delivered ${deliveries} times without an acknowledgement (handler crashed, hung, or its connection was lost)`,
+    );
+  }
+
+  /** Resolves once the broker confirmed the event; rejects when it refused it, or no confirm came within the publish timeout. */
+  publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
+    if (this.closing || !this.publisher) {
+      throw new TransportClosedError(`cannot publish to ${subject}: the RabbitMQ transport is ${this.closing ? 'closed' : 'not connected'}`);
+    }
+    if (Buffer.byteLength(subject) > 255) throw new Error(`cannot publish to ${subject}: RabbitMQ routing keys are at most 255 bytes`);
+    const earlier = this.recent.find(id);
+    if (earlier) return earlier;
+    const envelope: Envelope = { exchange: this.topology.exchange, routingKey: subject, durable: true, messageId: id, contentType: CLOUDEVENTS_CONTENT_TYPE };
+    const confirmed = this.send(envelope, asBuffer(payload), `publish to ${subject}`);
+    this.recent.remember(id, confirmed);
+    confirmed.catch(() => this.recent.failed(id, confirmed));
+    return confirmed;
+  }
+
+  subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription {
+    const connection = this.openConnection(`subscribe to ${subject}`);
+    if (delivery.start !== 'new') {
+      throw new Error(
+        `cannot subscribe to ${subject} with start ${delivery.start instanceof Date ? delivery.start.toISOString() : `'${delivery.start}'`}: ` +
+          'a RabbitMQ queue receives only the events routed to it once it exists, and keeps no history to start from; ' +
+          "use start 'new' (the default), or a transport with a stream (jetstream)",
+      );
+    }
+    const name = queue === undefined ? this.topology.queueName('instance', this.config.instanceId, subject) : this.topology.queueName('group', queue, subject);
+    const sub: QueueSubscription = {
+      queue: name,
+      scope: queue ?? this.instanceScope,
+      exactPattern: exactMatchNeeded(subject) ? subject.split('.') : undefined,
+      handler,
+      delivery,
+    };
+    const inFlight = delivery.ordered ? 1 : this.options.maxInFlight;
+    const consumer = connection.createConsumer(
+      {
+        queue: name,
+        queueOptions: {
+          durable: true,
+          arguments: queue === undefined ? this.topology.instanceQueueArguments() : this.topology.groupQueueArguments(delivery.ordered),
+        },
+        qos: { prefetchCount: inFlight },
+        concurrency: inFlight,
+        requeue: true,
+        queueBindings: [
+          { exchange: this.topology.exchange, queue: name, routingKey: bindingKey(subject) },
+          { exchange: this.topology.retryExchange, queue: name, arguments: { 'x-match': 'all', [Header.RetryQueue]: name } },
+        ],
+      },
+      (message) => this.handle(message, sub),
+    );
+    sub.consumer = consumer;
+    this.subscriptions.add(sub);
+    this.watchSetup(sub, consumer, subject);
+    return {
+      unsubscribe: () => {
+        if (!this.subscriptions.delete(sub)) return;
+        const stopped = consumer.close().then(async () => {
+          // A group's queue is durable and shared; an instance's own goes with its subscription.
+          if (queue === undefined && !this.closing) await connection.queueDelete({ queue: name });
+        });
+        this.track(stopped.catch((error: Error) => this.logger.warn(`queue ${name}: ${oneLine(error.message)}`)));
+      },
+    };
+  }
+
+  /** Resolves once every subscription's queue is declared, bound and consumed (or cancelled); rejects when one was refused (startup fails). */
+  async flush(): Promise<void> {
+    await Promise.all(this.setups);
+  }
+
+  /** Tracks a subscription's setup or teardown until it is done; flush() waits for it. */
+  private track(setup: Promise<void>): void {
+    this.setups.add(setup);
+    setup.then(
+      () => this.setups.delete(setup),
+      (error: Error) => this.logger.error(error.message),
+    );
+  }
+
+  /** Stops consuming, lets running handlers finish (up to the shutdown timeout) and ack, waits for confirms, then closes. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const connection = this.connection;
+    if (!connection) return;
+    const { shutdownTimeoutMs } = this.options;
+    const stopped = Promise.all([
+      ...[...this.subscriptions].map((s) => s.consumer?.close()),
+      ...[...this.unconfirmed].map((confirm) => confirm.catch(() => undefined)),
+    ]);
+    this.subscriptions.clear();
+    if (!(await settlesWithin(stopped, shutdownTimeoutMs))) {
+      this.logger.warn(`after ${shutdownTimeoutMs} ms, handlers still run (their events will be redelivered) or publishes await their confirm (${this.unconfirmed.size})`);
+      connection.unsafeDestroy();
+    } else {
+      await this.publisher?.close().catch(() => undefined);
+      await connection.close().catch(() => undefined);
+    }
+    this.connected = false;
+  }
+
+  status(): TransportStatus {
+    return {
+      transport: 'rabbitmq',
+      connected: this.connected && !this.closing,
+      server: this.options.server,
+      disconnects: this.disconnects,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
+    };
+  }
+
+  private connectionOptions(): ConnectionOptions {
+    const { url, name, tls, connectTimeoutMs, reconnectDelayMs, reconnectMaxDelayMs, publishTimeoutMs } = this.options;
+    const options: ConnectionOptions = {
+      url,
+      connectionName: name,
+      connectionTimeout: connectTimeoutMs,
+      retryLow: reconnectDelayMs,
+      retryHigh: reconnectMaxDelayMs,
+      // A publish during an outage waits this long for the connection, then rejects.
+      acquireTimeout: publishTimeoutMs,
+      noDelay: true,
+    };
+    if (tls) {
+      options.tls = {
+        ca: tls.caFile ? readFileSync(tls.caFile) : undefined,
+        cert: tls.certFile ? readFileSync(tls.certFile) : undefined,
+        key: tls.keyFile ? readFileSync(tls.keyFile) : undefined,
+      };
+    }
+    return options;
+  }
+
+  private onConnection(): void {
+    if (this.everConnected) {
+      this.reconnects++;
+      this.logger.log(`reconnected to ${this.options.server}`);
+    } else {
+      this.everConnected = true;
+      this.logger.log(`connected to ${this.options.server}`);
+    }
+    this.connected = true;
+    this.tiers.clear(); // the broker may have lost what was declared (its data, or a new node)
+  }
+
+  private onError(error: Error): void {
+    this.lastError = oneLine(error.message);
+    if (this.connected && this.connection && !this.connection.ready) {
+      this.connected = false;
+      this.disconnects++;
+      this.logger.warn(`disconnected from ${this.options.server} (${this.lastError}); reconnecting, publishes wait up to ${this.options.publishTimeoutMs} ms`);
+    } else if (!this.closing) {
+      this.logger.error(`RabbitMQ: ${this.lastError}`);
+    }
+  }
+
+  /** The connection, or a TransportClosedError saying what could not be done. */
+  private openConnection(what: string): Connection {
+    if (this.closing || !this.connection) {
+      throw new TransportClosedError(`cannot ${what}: the RabbitMQ transport is ${this.closing ? 'closed' : 'not connected'}`);
+    }
+    return this.connection;
+  }
+
+  /** Sends with a confirm, bounded by the publish timeout; a clean stop waits for it. */
+  private send(envelope: Envelope, body: Buffer, what: string): Promise<void> {
+    const { publishTimeoutMs } = this.options;
+    const confirmed = within(this.publisher!.send(envelope, body), publishTimeoutMs, () =>
+      `cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${this.connected ? 'connected' : `disconnected: ${this.lastError ?? 'connecting'}`})`,
+    );
+    this.unconfirmed.add(confirmed);
+    const forget = () => this.unconfirmed.delete(confirmed);
+    confirmed.then(forget, forget);
+    return confirmed;
+  }
+
+  /** Reports a subscription ready to flush(); one the broker refuses is given up and its error reported. */
+  private watchSetup(sub: QueueSubscription, consumer: Consumer, subject: string): void {
+    const setup = new Promise<void>((resolve, reject) => {
+      consumer.once('ready', resolve);
+      consumer.on('error', (error: Error & { code?: string }) => {
+        this.lastError = oneLine(error.message);
+        if (error.code && PERMANENT.has(error.code)) {
+          this.subscriptions.delete(sub);
+          void consumer.close();
+          reject(new Error(`cannot consume ${subject} from queue ${sub.queue}: ${error.message}` +
+            (error.code === 'PRECONDITION_FAILED' ? ' (the queue exists with other arguments: its type, or ordered; delete it to change them)' : '')));
+        } else if (!this.closing) this.logger.error(`queue ${sub.queue}: ${this.lastError}`);
+      });
+    });
+    this.track(setup);
+  }
+
+  private handle(message: AsyncMessage, sub: QueueSubscription): Promise<void> | undefined {
+    const h = message.headers;
+    // A copy (a retry, a replay) arrives through another exchange, with the subject in a header.
+    const copied = message.exchange !== this.topology.exchange;
+    const subject = copied && typeof h?.[Header.Subject] === 'string' ? oneLine(h[Header.Subject], 255) : message.routingKey;
+    if (sub.exactPattern && !subjectMatches(sub.exactPattern, subject.split('.'))) return undefined; // not ours: `#` also matches no word
+    const body = bodyOf(message);
+    const earlier = copied ? count(h?.[Header.Attempts]) : 0;
+    const returned = Math.max(count(h?.['x-delivery-count']), message.redelivered ? 1 : 0);
+    const durable: DurableMessage = {
+      eventId: message.messageId || undefined,
+      deliveryCount: earlier + returned + 1,
+      ack: () => undefined, // the consumer acks when handle() resolves
+      retryLater: (delayMs) => this.retryLater(message, body, subject, sub, earlier + returned + 1, delayMs),
+      deadLetter: (attempts, error) => this.deadLetter(message, body, subject, sub, attempts, error),
+    };
+    return this.delivery.deliver(durable, sub.queue, sub.delivery, (attempt) => sub.handler(subject, body, attempt));
+  }
+
+  /** A copy waits in the retry queue of its delay and comes back to this queue; the original is then acked. */
+  private async retryLater(message: AsyncMessage, body: Buffer, subject: string, sub: QueueSubscription, failed: number, delayMs: number): Promise<void> {
+    const tierMs = retryTierMs(delayMs);
+    const tier = this.topology.retryTierQueue(tierMs);
+    try {
+      let declared = this.tiers.get(tierMs);
+      if (!declared) {
+        declared = this.openConnection(`declare ${tier}`).queueDeclare({ queue: tier, durable: true, arguments: this.topology.retryTierArguments(tierMs) });
+        this.tiers.set(tierMs, declared);
+        declared.catch(() => this.tiers.delete(tierMs));
+      }
+      await declared;
+      const headers = { [Header.RetryQueue]: sub.queue, [Header.Attempts]: failed, [Header.Subject]: subject };
+      await this.send({ routingKey: tier, durable: true, messageId: message.messageId, contentType: message.contentType, headers }, body, `schedule a retry in ${tier}`);
+    } catch (error) {
+      // Redelivered at once when it cannot wait in the retry queue: after the delay here, then.
+      this.logger.error(`could not schedule a retry of a message on ${subject}: ${(error as Error).message}; it will be redelivered`);
+      await sleep(delayMs);
+      throw error;
+    }
+  }
+
+  /** Stores the event with why it failed, then acks it; if it cannot be stored, it is redelivered instead. */
+  private async deadLetter(message: AsyncMessage, body: Buffer, subject: string, sub: QueueSubscription, attempts: number, error: Error): Promise<void> {
+    const eventId = message.messageId || undefined;
+    try {
+      await this.deadLetters.store({ body, contentType: message.contentType, eventId, queue: sub.queue, scope: sub.scope, subject, attempts, error });
+    } catch (storeError) {
+      this.logger.error(`could not dead-letter a message on ${subject}: ${(storeError as Error).message}; it will be redelivered`);
+      await sleep(this.config.retry.delayMs(attempts));
+      throw storeError;
+    }
+    this.logger.error(`dead-lettered ${oneLine(eventId ?? '', 256)} on ${subject} for ${sub.scope} after ${attempts} attempts: ${error.message}`, error.stack);
+  }
+}
+
+export const rabbitMqTransport: TransportFactory = (context) =>
+  new RabbitMqTransport({
+    instanceId: context.instanceId,
+    rabbitmq: resolveRabbitMqOptions(context.section<RabbitMqOptions>('rabbitmq'), context.env, context.instanceId),
+    retry: context.retry,
+  });
