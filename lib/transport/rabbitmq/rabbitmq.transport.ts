@@ -44,17 +44,6 @@ const PERMANENT = new Set(['PRECONDITION_FAILED', 'ACCESS_REFUSED', 'NOT_ALLOWED
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The promise, or a rejection saying why once `ms` have passed. */
 function within<T>(promise: Promise<T>, ms: number, why: () => string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -236,12 +225,13 @@ export class RabbitMqTransport implements EventTransport {
       ...[...this.unconfirmed].map((confirm) => confirm.catch(() => undefined)),
     ]);
     this.subscriptions.clear();
-    if (!(await settlesWithin(stopped, shutdownTimeoutMs))) {
-      this.logger.warn(`after ${shutdownTimeoutMs} ms, handlers still run (their events will be redelivered) or publishes await their confirm (${this.unconfirmed.size})`);
-      connection.unsafeDestroy();
-    } else {
+    try {
+      await within(stopped, shutdownTimeoutMs, () => `after ${shutdownTimeoutMs} ms, handlers still run (their events will be redelivered) or publishes await their confirm (${this.unconfirmed.size})`);
       await this.publisher?.close().catch(() => undefined);
       await connection.close().catch(() => undefined);
+    } catch (error) {
+      this.logger.warn((error as Error).message);
+      connection.unsafeDestroy();
     }
     this.connected = false;
   }
