@@ -32,8 +32,13 @@ export class RabbitMqCluster {
     return ChildProcessInstance.failToStart({ ...this.env, ...env });
   }
 
-  async dispose(): Promise<void> {
+  /** Closes the instances started so far; the node goes on. */
+  async closeInstances(): Promise<void> {
     await Promise.all(this.running.splice(0).map((i) => i.close()));
+  }
+
+  async dispose(): Promise<void> {
+    await this.closeInstances();
     await this.server.dispose();
   }
 }

@@ -117,7 +117,9 @@ export class RabbitMqTransport implements EventTransport {
       await connection.queueDeclare({ queue: this.topology.deadLetterStream, durable: true, arguments: { 'x-queue-type': 'stream' } });
     } catch (error) {
       connection.unsafeDestroy();
-      throw new RabbitMqConnectError(`cannot connect to RabbitMQ at ${options.server}: ${(error as Error).message}`, { cause: error });
+      const cause = (error as Error).cause as Error | undefined;
+      const why = cause?.message ? `${(error as Error).message}: ${cause.message}` : (error as Error).message;
+      throw new RabbitMqConnectError(`cannot connect to RabbitMQ at ${options.server}: ${oneLine(why)}`, { cause: error });
     }
     this.connection = connection;
     // Retried once when the channel closes before the confirm: the broker may have it, so a
@@ -303,9 +305,11 @@ export class RabbitMqTransport implements EventTransport {
   /** Sends with a confirm, bounded by the publish timeout; a clean stop waits for it. */
   private send(envelope: Envelope, body: Buffer, what: string): Promise<void> {
     const { publishTimeoutMs } = this.options;
-    const confirmed = within(this.publisher!.send(envelope, body), publishTimeoutMs, () =>
-      `cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${this.connected ? 'connected' : `disconnected: ${this.lastError ?? 'connecting'}`})`,
-    );
+    const state = () => (this.connected ? 'connected' : `disconnected: ${this.lastError ?? 'connecting'}`);
+    const sent = this.publisher!.send(envelope, body).catch((error: Error) => {
+      throw new Error(`cannot ${what}: RabbitMQ did not confirm it (${oneLine(error.message)}; ${state()})`, { cause: error });
+    });
+    const confirmed = within(sent, publishTimeoutMs, () => `cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${state()})`);
     this.unconfirmed.add(confirmed);
     const forget = () => this.unconfirmed.delete(confirmed);
     confirmed.then(forget, forget);
