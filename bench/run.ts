@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NatsServer } from '../test/support/nats-server.js';
+import { RabbitMqServer } from '../test/support/rabbitmq-server.js';
 import { CrossProcessRig, type Delivery } from './cross-process.js';
 import { InProcessTarget, memoryAfter, type InProcessBus } from './in-process.js';
 import { median, medianOf } from './stats.js';
@@ -12,9 +13,10 @@ import type { Kind } from './worker.js';
 /**
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
  * its references measured in the same run, each figure the median of several runs. Prints one table
- * and writes it as JSON to bench/results/latest.json.
+ * and writes it as JSON to bench/results/latest.json. `-- --rabbitmq` runs the RabbitMQ scenario only.
  */
 const long = process.argv.includes('--long');
+const rabbitMqOnly = process.argv.includes('--rabbitmq');
 const RUNS = long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
@@ -22,6 +24,7 @@ const CROSS_PROCESS_EVENTS = long ? 500_000 : 100_000;
 const FAN_OUT_EVENTS = long ? 200_000 : 50_000;
 const RATE_SECONDS = long ? 10 : 2;
 const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
+const RABBITMQ_EVENTS = long ? 100_000 : 20_000;
 
 interface Row {
   scenario: string;
@@ -58,19 +61,22 @@ async function inProcess(): Promise<void> {
   }
 }
 
+/** Runs of one scenario on one rig of processes, after a warm-up. */
+async function deliveriesOf(natsUrl: string, kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> {
+  const rig = await CrossProcessRig.start(kind, natsUrl, subscribers);
+  try {
+    await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
+    const runs: Delivery[] = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
+    return runs;
+  } finally {
+    await rig.stop();
+  }
+}
+const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+
 async function acrossProcesses(natsUrl: string): Promise<void> {
-  const deliveries = async (kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> => {
-    const rig = await CrossProcessRig.start(kind, natsUrl, subscribers);
-    try {
-      await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
-      const runs: Delivery[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
-      return runs;
-    } finally {
-      await rig.stop();
-    }
-  };
-  const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+  const deliveries = (kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]) => deliveriesOf(natsUrl, kind, subscribers, command);
 
   const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
   const ours = await deliveries('ours', 1, burst);
@@ -97,6 +103,21 @@ async function acrossProcesses(natsUrl: string): Promise<void> {
   add(jetstream, 'events/s consumed by a group (acked)', med(oursJs, 'eventsPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'eventsPerSecond'));
 }
 
+/** Publisher and group consumer on a RabbitMQ node of the bench's own (a quorum queue), beside rabbitmq-client alone. */
+async function rabbitMq(natsUrl: string): Promise<void> {
+  const server = await RabbitMqServer.start();
+  process.env.RABBITMQ_URL = server.url; // the workers inherit it
+  try {
+    const durable = { cmd: 'burst', count: RABBITMQ_EVENTS } as const;
+    const [ours, raw] = [await deliveriesOf(natsUrl, 'ours-rabbitmq', 1, durable), await deliveriesOf(natsUrl, 'raw-rabbitmq', 1, durable)];
+    const scenario = `8. RabbitMQ, ${JETSTREAM_WINDOW} in flight`;
+    add(scenario, 'events/s published and confirmed', med(ours, 'publishedPerSecond'), 'raw rabbitmq-client', med(raw, 'publishedPerSecond'));
+    add(scenario, 'events/s consumed by a group (acked)', med(ours, 'eventsPerSecond'), 'raw rabbitmq-client', med(raw, 'eventsPerSecond'));
+  } finally {
+    await server.dispose();
+  }
+}
+
 async function memory(): Promise<void> {
   const m = await memoryAfter(1_000_000);
   add('6. memory, 1M events through one instance', 'RSS MB before', m.rssBeforeMb);
@@ -119,9 +140,12 @@ mkdirSync(confDir, { recursive: true });
 writeFileSync(join(confDir, 'nats.conf'), 'max_pending: 1073741824\n');
 const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
 try {
-  await memory(); // first, so that no other scenario's garbage is in the figures
-  await inProcess();
-  await acrossProcesses(server.url);
+  if (!rabbitMqOnly) {
+    await memory(); // first, so that no other scenario's garbage is in the figures
+    await inProcess();
+    await acrossProcesses(server.url);
+  }
+  await rabbitMq(server.url);
 } finally {
   await server.dispose();
 }
@@ -131,8 +155,8 @@ const header = '| scenario | metric | ours | reference | reference value | ours 
 const lines = [header, '| --- | --- | --- | --- | --- | --- |'];
 rows.sort((a, b) => parseInt(a.scenario, 10) - parseInt(b.scenario, 10)); // stable: within a scenario, in measuring order
 for (const r of rows) lines.push(`| ${r.scenario} | ${r.metric} | ${format(r.ours)} | ${r.reference ?? ''} | ${format(r.referenceValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} |`);
-console.log(`\n${machine}; ${long ? 'long' : 'quick'} run, median of ${RUNS}; ${Math.round((Date.now() - started) / 1000)} s\n`);
+console.log(`\n${machine}; ${long ? 'long' : 'quick'}${rabbitMqOnly ? ' RabbitMQ' : ''} run, median of ${RUNS}; ${Math.round((Date.now() - started) / 1000)} s\n`);
 console.log(lines.join('\n'));
 const resultsDir = new URL('../../bench/results/', import.meta.url).pathname;
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));
+writeFileSync(join(resultsDir, rabbitMqOnly ? 'latest-rabbitmq.json' : 'latest.json'), JSON.stringify({ machine, mode: long ? 'long' : 'quick', runs: RUNS, date: new Date().toISOString(), rows }, null, 2));

@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, EventPattern, Transport, type ClientProxy } from '@nestjs/microservices';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Connection as RabbitMqConnection } from 'rabbitmq-client';
 import { DomainEventBus, EventBusModule, EVENT_TRANSPORT, OnDomainEvent, type EventTransport } from '../lib/index.js';
 import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.js';
 
@@ -12,9 +13,11 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
  * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS), raw
  * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
- * each message), both with the same in-flight window for publishes and deliveries.
+ * each message), on RabbitMQ ours-rabbitmq (a group handler: a quorum queue) and raw-rabbitmq
+ * (rabbitmq-client as its README teaches: a confirming publisher, a consumer of a quorum queue
+ * acking each message), each pair with the same in-flight window for publishes and deliveries.
  */
-export type Kind = 'ours' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream';
+export type Kind = 'ours' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-rabbitmq' | 'raw-rabbitmq';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -31,6 +34,7 @@ export interface Received {
 
 const [role, kind] = process.argv.slice(2) as ['publisher' | 'subscriber', Kind];
 const url = process.env.NATS_URL!;
+const rabbitMqUrl = process.env.RABBITMQ_URL!;
 const SUBJECT = 'events.domain.PlayerMoved';
 const send = (message: unknown) => process.send!(message);
 
@@ -88,12 +92,20 @@ class OursGroupSubscriber {
   }
 }
 
-const durable = kind.endsWith('jetstream');
+const durable = kind.endsWith('jetstream') || kind.endsWith('rabbitmq');
 const oursBus = EventBusModule.forRoot({
-  transport: durable ? 'jetstream' : 'nats',
+  transport: kind.endsWith('rabbitmq') ? 'rabbitmq' : durable ? 'jetstream' : 'nats',
   nats: { servers: url },
   jetstream: { maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
+  rabbitmq: { url: rabbitMqUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
 });
+
+const RAW_EXCHANGE = 'raw-bench';
+const rawRabbitMq = () => {
+  const rabbit = new RabbitMqConnection(rabbitMqUrl);
+  rabbit.on('error', (error) => console.error('raw-rabbitmq', error));
+  return rabbit;
+};
 
 @Module({ imports: [oursBus], providers: [durable ? OursGroupSubscriber : OursSubscriber] })
 class OursSubscriberModule {}
@@ -122,10 +134,15 @@ async function publisher(): Promise<Publisher> {
       const nc = await connect({ servers: url });
       return { publish: (seq) => nc.publish(SUBJECT, JSON.stringify(playerMoved(seq))), flush: () => nc.flush() };
     }
-    case 'ours-jetstream': {
+    case 'ours-jetstream':
+    case 'ours-rabbitmq': {
       const app = await NestFactory.createApplicationContext(OursPublisherModule, { logger: false });
       const bus = app.get(DomainEventBus);
       return { publish: (seq) => bus.publish(playerMoved(seq)), flush: async () => undefined };
+    }
+    case 'raw-rabbitmq': {
+      const publisher = rawRabbitMq().createPublisher({ confirm: true, exchanges: [{ exchange: RAW_EXCHANGE, type: 'topic', durable: true }] });
+      return { publish: (seq) => publisher.send({ exchange: RAW_EXCHANGE, routingKey: RAW_SUBJECT, durable: true }, playerMoved(seq)), flush: async () => undefined };
     }
     case 'raw-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
@@ -140,7 +157,7 @@ async function publisher(): Promise<Publisher> {
   }
 }
 
-async function subscribe(): Promise<INestApplicationContext | NatsConnection> {
+async function subscribe(): Promise<INestApplicationContext | NatsConnection | RabbitMqConnection> {
   switch (kind) {
     case 'ours':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
@@ -151,7 +168,23 @@ async function subscribe(): Promise<INestApplicationContext | NatsConnection> {
       return nc;
     }
     case 'ours-jetstream':
+    case 'ours-rabbitmq':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
+    case 'raw-rabbitmq': {
+      const rabbit = rawRabbitMq();
+      const consumer = rabbit.createConsumer(
+        {
+          queue: 'raw-bench',
+          queueOptions: { durable: true, arguments: { 'x-queue-type': 'quorum' } },
+          qos: { prefetchCount: JETSTREAM_WINDOW },
+          exchanges: [{ exchange: RAW_EXCHANGE, type: 'topic', durable: true }],
+          queueBindings: [{ exchange: RAW_EXCHANGE, routingKey: RAW_SUBJECT }],
+        },
+        (message) => receiver.receive(message.body),
+      );
+      await new Promise((resolve) => consumer.once('ready', resolve));
+      return rabbit;
+    }
     case 'raw-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
       const jsm = await jetstreamManager(nc);

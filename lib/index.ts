@@ -45,5 +45,5 @@ export type { JetStreamOptions } from './transport/jetstream/jetstream-options.j
 export { KvIdempotencyStore } from './transport/jetstream/kv-idempotency-store.js';
 export { StreamConflictError } from './transport/jetstream/jetstream-streams.js';
 export { RabbitMqTransport } from './transport/rabbitmq/rabbitmq.transport.js';
-export { RabbitMqConnectError } from './transport/rabbitmq/rabbitmq-client.js';
+export { RabbitMqConnectError } from './transport/rabbitmq/rabbitmq-connect-error.js';
 export type { RabbitMqOptions, RabbitMqTlsOptions } from './transport/rabbitmq/rabbitmq-options.js';

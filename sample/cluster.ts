@@ -1,7 +1,8 @@
 import { SampleProcess } from './sample-process.js';
 
 /**
- * `npm run sample:cluster`: two sample instances on NATS (NATS_URL, default nats://127.0.0.1:4222),
+ * `npm run sample:cluster`: two sample instances on NATS (NATS_URL, default nats://127.0.0.1:4222), or
+ * EVENT_BUS_TRANSPORT=rabbitmq (RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672),
  * on ports 3001 and 3002 (or INSTANCES=n from BASE_PORT=3001). Ctrl-C stops them.
  */
 const count = Number(process.env.INSTANCES ?? 2);

@@ -212,6 +212,14 @@ describe('RabbitMQ transport: durable delivery', () => {
     expect([shared.map((x) => x.n).sort(), single.map((x) => x.n).sort()]).toEqual([[1, 3], [1, 3]]);
   });
 
+  it('gives an event published right after a subscribe on the same instance to that subscription (no flush between)', async () => {
+    const [a] = transports;
+    const calls: Call[] = [];
+    a.subscribe(subject('fresh.*'), undefined, recording(calls), durable(1));
+    await a.publish(subject('fresh.k'), message(1), `${subject('fresh')}-1`);
+    await eventually(() => expect(calls.map((c) => c.n)).toEqual([1]));
+  });
+
   it("refuses start 'all' or a Date at subscribe time, saying what RabbitMQ cannot do", () => {
     const [a] = transports;
     for (const start of ['all', new Date(0)] as const) {

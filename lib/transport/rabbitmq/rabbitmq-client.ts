@@ -1,13 +1,10 @@
 import type * as RabbitMqClient from 'rabbitmq-client';
+import { RabbitMqConnectError } from './rabbitmq-connect-error.js';
 
 /** The npm package of the RabbitMQ client: an optional peer dependency, loaded only when the transport is. */
 export const RABBITMQ_CLIENT_PACKAGE = 'rabbitmq-client';
 
 export type RabbitMqClientModule = typeof RabbitMqClient;
-
-export class RabbitMqConnectError extends Error {
-  override readonly name = 'RabbitMqConnectError';
-}
 
 /** Loads the client, or fails saying what to install: applications on other transports never need it. */
 export async function loadRabbitMqClient(): Promise<RabbitMqClientModule> {

@@ -14,7 +14,8 @@ import {
   type TransportSubscription,
 } from '../event-transport.js';
 import type { TransportFactory } from '../transport-context.js';
-import { loadRabbitMqClient, RabbitMqConnectError } from './rabbitmq-client.js';
+import { loadRabbitMqClient } from './rabbitmq-client.js';
+import { RabbitMqConnectError } from './rabbitmq-connect-error.js';
 import { bodyOf, RabbitMqDeadLetters } from './rabbitmq-dead-letters.js';
 import { resolveRabbitMqOptions, type RabbitMqOptions, type ResolvedRabbitMqOptions } from './rabbitmq-options.js';
 import { bindingKey, CLOUDEVENTS_CONTENT_TYPE, exactMatchNeeded, Header, oneLine, RabbitMqTopology, retryTierMs, wireCount as count } from './rabbitmq-topology.js';
@@ -81,8 +82,15 @@ export class RabbitMqTransport implements EventTransport {
   private readonly subscriptions = new Set<QueueSubscription>();
   /** Subscriptions being set up, until their consumer is ready (or given up). */
   private readonly setups = new Set<Promise<void>>();
+  /**
+   * Subscriptions being set up, by pattern: a publish to a subject one of them matches waits for it
+   * (for at most the publish timeout), so that an event published after a subscribe on this
+   * instance reaches that subscription, as on a single NATS connection.
+   */
+  private readonly pending = new Map<Promise<void>, readonly string[]>();
   /** Publishes awaiting their confirm: a clean stop waits for them. */
-  private readonly unconfirmed = new Set<Promise<unknown>>();
+  private unconfirmed = 0;
+  private drained?: () => void;
   /** Retry queues declared on this connection, by delay. */
   private readonly tiers = new Map<number, Promise<unknown>>();
   private closing = false;
@@ -145,9 +153,9 @@ export class RabbitMqTransport implements EventTransport {
     const earlier = this.recent.find(id);
     if (earlier) return earlier;
     const envelope: Envelope = { exchange: this.topology.exchange, routingKey: subject, durable: true, messageId: id, contentType: CLOUDEVENTS_CONTENT_TYPE };
-    const confirmed = this.send(envelope, asBuffer(payload), `publish to ${subject}`);
+    const send = () => this.send(envelope, asBuffer(payload), `publish to ${subject}`, () => this.recent.failed(id, confirmed));
+    const confirmed: Promise<void> = this.pending.size > 0 ? this.afterPending(subject, send) : send();
     this.recent.remember(id, confirmed);
-    confirmed.catch(() => this.recent.failed(id, confirmed));
     return confirmed;
   }
 
@@ -224,11 +232,11 @@ export class RabbitMqTransport implements EventTransport {
     const { shutdownTimeoutMs } = this.options;
     const stopped = Promise.all([
       ...[...this.subscriptions].map((s) => s.consumer?.close()),
-      ...[...this.unconfirmed].map((confirm) => confirm.catch(() => undefined)),
+      Promise.all(this.pending.keys()).then(() => this.allConfirmed()),
     ]);
     this.subscriptions.clear();
     try {
-      await within(stopped, shutdownTimeoutMs, () => `after ${shutdownTimeoutMs} ms, handlers still run (their events will be redelivered) or publishes await their confirm (${this.unconfirmed.size})`);
+      await within(stopped, shutdownTimeoutMs, () => `after ${shutdownTimeoutMs} ms, handlers still run (their events will be redelivered) or publishes await their confirm (${this.unconfirmed})`);
       await this.publisher?.close().catch(() => undefined);
       await connection.close().catch(() => undefined);
     } catch (error) {
@@ -302,18 +310,47 @@ export class RabbitMqTransport implements EventTransport {
     return this.connection;
   }
 
-  /** Sends with a confirm, bounded by the publish timeout; a clean stop waits for it. */
-  private send(envelope: Envelope, body: Buffer, what: string): Promise<void> {
+  /**
+   * Sends with a confirm, bounded by the publish timeout; a clean stop waits for it. One promise
+   * and one timer per publish: this is the hot path.
+   */
+  private send(envelope: Envelope, body: Buffer, what: string, onFailure?: () => void): Promise<void> {
     const { publishTimeoutMs } = this.options;
-    const state = () => (this.connected ? 'connected' : `disconnected: ${this.lastError ?? 'connecting'}`);
-    const sent = this.publisher!.send(envelope, body).catch((error: Error) => {
-      throw new Error(`cannot ${what}: RabbitMQ did not confirm it (${oneLine(error.message)}; ${state()})`, { cause: error });
+    this.unconfirmed++;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (--this.unconfirmed === 0) this.drained?.();
+        if (!error) return resolve();
+        onFailure?.();
+        reject(error);
+      };
+      const timer = setTimeout(() => settle(new Error(`cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${this.connectionState()})`)), publishTimeoutMs);
+      this.publisher!.send(envelope, body).then(
+        () => settle(),
+        (error: Error) => settle(new Error(`cannot ${what}: RabbitMQ did not confirm it (${oneLine(error.message)}; ${this.connectionState()})`, { cause: error })),
+      );
     });
-    const confirmed = within(sent, publishTimeoutMs, () => `cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${state()})`);
-    this.unconfirmed.add(confirmed);
-    const forget = () => this.unconfirmed.delete(confirmed);
-    confirmed.then(forget, forget);
-    return confirmed;
+  }
+
+  private connectionState(): string {
+    return this.connected ? 'connected' : `disconnected: ${this.lastError ?? 'connecting'}`;
+  }
+
+  /** Resolves once no publish awaits its confirm. */
+  private allConfirmed(): Promise<void> {
+    if (this.unconfirmed === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const previous = this.drained;
+      this.drained = () => {
+        this.drained = undefined;
+        previous?.();
+        resolve();
+      };
+    });
   }
 
   /** Reports a subscription ready to flush(); one the broker refuses is given up and its error reported. */
@@ -331,6 +368,28 @@ export class RabbitMqTransport implements EventTransport {
       });
     });
     this.track(setup);
+    this.holdPublishes(setup, subject);
+  }
+
+  /** Publishes the pattern matches wait until the subscription is set up (or given up), for at most the publish timeout. */
+  private holdPublishes(setup: Promise<void>, pattern: string): void {
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.publishTimeoutMs);
+      setup.then(resolve, resolve);
+    });
+    this.pending.set(bounded, pattern.split('.'));
+    void bounded.then(() => {
+      clearTimeout(timer);
+      this.pending.delete(bounded);
+    });
+  }
+
+  /** Sends once the subscriptions being set up that match the subject are; at once when none does. */
+  private afterPending(subject: string, send: () => Promise<void>): Promise<void> {
+    const tokens = subject.split('.');
+    const waits = [...this.pending].filter(([, pattern]) => subjectMatches(pattern, tokens)).map(([setup]) => setup);
+    return waits.length === 0 ? send() : Promise.all(waits).then(send);
   }
 
   private handle(message: AsyncMessage, sub: QueueSubscription): Promise<void> | undefined {
