@@ -5,9 +5,9 @@ import type { Command, Kind, Received } from './worker.js';
 
 const WORKER = new URL('./worker.js', import.meta.url).pathname;
 
-function spawnWorker(role: 'publisher' | 'subscriber', kind: Kind, natsUrl: string): ChildProcess {
+function spawnWorker(role: 'publisher' | 'subscriber', kind: Kind, urls: BrokerUrls): ChildProcess {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${role}-${kind}-${Date.now()}.cpuprofile`] : [];
-  return fork(WORKER, [role, kind], { env: { ...process.env, NATS_URL: natsUrl }, execArgv: profile, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(WORKER, [role, kind], { env: { ...process.env, NATS_URL: urls.nats, RABBITMQ_URL: urls.rabbitmq }, execArgv: profile, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function next<T>(child: ChildProcess, key: string): Promise<T> {
@@ -22,6 +22,12 @@ function next<T>(child: ChildProcess, key: string): Promise<T> {
     child.on('message', onMessage);
     child.once('exit', onExit);
   });
+}
+
+/** Where the workers find their brokers. */
+export interface BrokerUrls {
+  readonly nats: string;
+  readonly rabbitmq: string;
 }
 
 export interface Delivery {
@@ -42,10 +48,10 @@ export class CrossProcessRig {
     private readonly subscribers: ChildProcess[],
   ) {}
 
-  static async start(kind: Kind, natsUrl: string, subscribers = 1): Promise<CrossProcessRig> {
-    const subs = Array.from({ length: subscribers }, () => spawnWorker('subscriber', kind, natsUrl));
+  static async start(kind: Kind, urls: BrokerUrls, subscribers = 1): Promise<CrossProcessRig> {
+    const subs = Array.from({ length: subscribers }, () => spawnWorker('subscriber', kind, urls));
     await Promise.all(subs.map((s) => next(s, 'started')));
-    const publisher = spawnWorker('publisher', kind, natsUrl);
+    const publisher = spawnWorker('publisher', kind, urls);
     await next(publisher, 'started');
     return new CrossProcessRig(publisher, subs);
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DeadLetter } from '../../lib/index.js';
 import type { HandlerRecord } from '../support/instance-protocol.js';
-import { eventually } from '../support/instances.js';
+import { eventually, type ChildProcessInstance } from '../support/instances.js';
 import { RabbitMqCluster } from '../support/rabbitmq-cluster.js';
 import type { RabbitMqServer } from '../support/rabbitmq-server.js';
 import { ids, idsOf as seenIds, recordsOf as seen, sorted } from '../support/records.js';
@@ -18,9 +18,14 @@ describe('RabbitMQ: durable at-least-once delivery (a node of its own, instances
   let cluster: RabbitMqCluster;
   let server: RabbitMqServer;
   let recordDir: string;
+  /** The instances of the running test: closed after it, while the node goes on. */
+  let started: ChildProcessInstance[] = [];
 
-  const start = (name: string, env: Record<string, string> = {}) =>
-    cluster.instance(name, { FIXTURE_RECORD_FILE: join(recordDir, `${name}.jsonl`), ...env });
+  const start = async (name: string, env: Record<string, string> = {}) => {
+    const instance = await cluster.instance(name, { FIXTURE_RECORD_FILE: join(recordDir, `${name}.jsonl`), ...env });
+    started.push(instance);
+    return instance;
+  };
 
   /** What an instance recorded, read from its file: complete even after a SIGKILL. */
   const fileRecords = (name: string): HandlerRecord[] =>
@@ -60,7 +65,8 @@ describe('RabbitMQ: durable at-least-once delivery (a node of its own, instances
   });
 
   afterEach(async () => {
-    await cluster.closeInstances();
+    await Promise.all(started.map((i) => i.close()));
+    started = [];
     rmSync(recordDir, { recursive: true, force: true });
   });
 
