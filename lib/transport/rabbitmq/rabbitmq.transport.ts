@@ -267,7 +267,6 @@ export class RabbitMqTransport implements EventTransport {
       retryHigh: reconnectMaxDelayMs,
       // A publish during an outage waits this long for the connection, then rejects.
       acquireTimeout: publishTimeoutMs,
-      noDelay: true,
     };
     if (tls) {
       options.tls = {

@@ -18,6 +18,8 @@ export class RecentPublishes {
   // Insertion order is expiry order (one window for all), so pruning stops at the first live entry.
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
+  /** When the oldest entry expires: nothing to prune before (this runs on every publish). */
+  private oldestExpiry = Infinity;
 
   constructor(private readonly windowMs: number) {}
 
@@ -33,11 +35,9 @@ export class RecentPublishes {
   remember(id: string, confirmed: Promise<unknown>): void {
     if (this.windowMs === 0) return;
     const now = Date.now();
-    for (const [key, entry] of this.entries) {
-      if (entry.expiry > now && this.entries.size < MAX_IDS && this.bytes < MAX_ID_BYTES) break;
-      this.forget(key, entry);
-    }
+    if (now >= this.oldestExpiry || this.entries.size >= MAX_IDS || this.bytes >= MAX_ID_BYTES) this.prune(now);
     const entry: Entry = { confirmed, expiry: now + this.windowMs, bytes: id.length * 2 };
+    if (this.entries.size === 0) this.oldestExpiry = entry.expiry;
     this.entries.set(id, entry);
     this.bytes += entry.bytes;
   }
@@ -46,6 +46,17 @@ export class RecentPublishes {
   failed(id: string, confirmed: Promise<unknown>): void {
     const entry = this.entries.get(id);
     if (entry?.confirmed === confirmed) this.forget(id, entry);
+  }
+
+  private prune(now: number): void {
+    this.oldestExpiry = Infinity;
+    for (const [key, entry] of this.entries) {
+      if (entry.expiry > now && this.entries.size < MAX_IDS && this.bytes < MAX_ID_BYTES) {
+        this.oldestExpiry = entry.expiry;
+        break;
+      }
+      this.forget(key, entry);
+    }
   }
 
   private forget(id: string, entry: Entry): void {
