@@ -149,7 +149,8 @@ export class RabbitMqTransport implements EventTransport {
     if (this.closing || !this.publisher) {
       throw new TransportClosedError(`cannot publish to ${subject}: the RabbitMQ transport is ${this.closing ? 'closed' : 'not connected'}`);
     }
-    if (Buffer.byteLength(subject) > 255) throw new Error(`cannot publish to ${subject}: RabbitMQ routing keys are at most 255 bytes`);
+    // At most 3 UTF-8 bytes per UTF-16 unit: only a long subject needs counting.
+    if (subject.length > 85 && Buffer.byteLength(subject) > 255) throw new Error(`cannot publish to ${subject}: RabbitMQ routing keys are at most 255 bytes`);
     const earlier = this.recent.find(id);
     if (earlier) return earlier;
     const envelope: Envelope = { exchange: this.topology.exchange, routingKey: subject, durable: true, messageId: id, contentType: CLOUDEVENTS_CONTENT_TYPE };
