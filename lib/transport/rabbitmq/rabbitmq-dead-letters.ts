@@ -17,6 +17,8 @@ export interface DeadLetterRecord {
   readonly contentType: string | undefined;
   readonly eventId: string | undefined;
   readonly queue: string;
+  /** The subscription's pattern, when the queue is shared by several (an instance's own). */
+  readonly target: string | undefined;
   readonly scope: string;
   readonly subject: string;
   readonly attempts: number;
@@ -73,6 +75,7 @@ export class RabbitMqDeadLetters implements DeadLetterStore {
         contentType: record.contentType,
         headers: {
           [Header.DeadQueue]: record.queue,
+          ...(record.target === undefined ? {} : { [Header.Target]: record.target }),
           [Header.DeadScope]: record.scope,
           [Header.Subject]: record.subject,
           [Header.DeadAttempts]: record.attempts,
@@ -115,7 +118,13 @@ export class RabbitMqDeadLetters implements DeadLetterStore {
         continue;
       }
       await send(
-        { routingKey: queue, durable: true, messageId: message.messageId, contentType: message.contentType, headers: { [Header.Subject]: letter.subject } },
+        {
+          routingKey: queue,
+          durable: true,
+          messageId: message.messageId,
+          contentType: message.contentType,
+          headers: { [Header.Subject]: letter.subject, ...(typeof h(message)[Header.Target] === 'string' ? { [Header.Target]: h(message)[Header.Target] } : {}) },
+        },
         bodyOf(message),
       );
       await send({ routingKey: this.topology.deadLetterStream, durable: true, headers: { [Header.Replayed]: Number(letter.ref) } }, NO_BODY);
@@ -215,6 +224,8 @@ export class RabbitMqDeadLetters implements DeadLetterStore {
     return { connection: this.connection, send: this.send };
   }
 }
+
+const h = (message: AsyncMessage): Record<string, unknown> => message.headers ?? {};
 
 /** The body as bytes, whatever the client made of it (it parses `application/json` and `text/plain`). */
 export function bodyOf(message: { body: unknown }): Buffer {

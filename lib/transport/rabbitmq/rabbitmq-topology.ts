@@ -19,6 +19,8 @@ export const Header = {
   Attempts: 'retry-attempts',
   /** The subject the event was published to (a copy's routing key is a queue's name). */
   Subject: 'retry-subject',
+  /** On a copy for an instance's shared queue: the pattern of the subscription it is for. */
+  Target: 'retry-target',
   DeadQueue: 'dlq-queue',
   DeadScope: 'dlq-group',
   DeadAttempts: 'dlq-attempts',
@@ -84,13 +86,19 @@ export class RabbitMqTopology {
 
   /**
    * A subscription's queue: `<exchange>.group.<group>.<subject>` (shared by the group's members)
-   * or `<exchange>.instance.<instance id>.<subject>` (this instance's own). Neither a group nor an
-   * instance id holds a `.`, so names are unambiguous; past RabbitMQ's 255 bytes a hash stands in.
+   * or `<exchange>.instance.<instance id>.<subject>` (an ordered one of this instance's own).
+   * Neither a group nor an instance id holds a `.`, so names are unambiguous; past RabbitMQ's 255
+   * bytes a hash stands in.
    */
   queueName(kind: 'group' | 'instance', scope: string, subject: string): string {
     const name = `${this.exchange}.${kind}.${scope}.${subject}`;
     if (Buffer.byteLength(name) <= 255) return name;
     return `${this.exchange}.${kind}.~${createHash('sha256').update(`${scope}\n${subject}`).digest('hex').slice(0, 40)}`;
+  }
+
+  /** The queue this instance's group-less subscriptions share, one binding per pattern. */
+  instanceQueue(instanceId: string): string {
+    return `${this.exchange}.instance.${instanceId}`;
   }
 
   /** The group (or `instance-<id>`) whose queue this is, for dead letters the broker wrote. */
@@ -124,9 +132,9 @@ export class RabbitMqTopology {
   }
 
   /**
-   * An instance's own queue: classic (cheap to create and delete as run-time subscriptions come
-   * and go) and durable, so that it keeps what is published while the instance reconnects or
-   * restarts with the same id; the broker deletes it once unused for the inactivity window.
+   * An instance's own queue: classic (cheap) and durable, so that it keeps what is published
+   * while the instance reconnects or restarts with the same id; the broker deletes it once unused
+   * for the inactivity window.
    */
   instanceQueueArguments(): QueueArguments {
     return { 'x-queue-type': 'classic', 'x-expires': this.broadcastInactiveMs };

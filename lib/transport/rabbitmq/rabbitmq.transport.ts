@@ -33,11 +33,24 @@ interface QueueSubscription {
   readonly queue: string;
   /** The group, or `instance-<id>`: what dead letters name. */
   readonly scope: string;
-  /** The NATS pattern, tokenised, when the binding key can let through subjects it does not match. */
+  /** Its pattern, on the instance's shared queue: retries and replays carry it back to it. */
+  readonly target: string | undefined;
+  /** What handled ids are recorded per: the queue, and the pattern on a shared queue. */
+  readonly inboxScope: string;
+  /** The NATS pattern, tokenised, when the queue can hold subjects it does not match. */
   readonly exactPattern: readonly string[] | undefined;
   readonly handler: TransportMessageHandler;
   readonly delivery: DeliveryOptions;
-  consumer?: Consumer;
+}
+
+/** The queue this instance's group-less subscriptions share: one consumer, a binding per pattern. */
+interface SharedQueue {
+  readonly consumer: Consumer;
+  readonly subscriptions: Set<QueueSubscription>;
+  /** Subscriptions per binding key: bound while at least one. */
+  readonly bindings: Map<string, number>;
+  /** Resolves once the consumer first is ready (the queue exists). */
+  readonly ready: Promise<void>;
 }
 
 /** Broker refusals that no retry mends: the subscription is given up, and its error reported. */
@@ -79,7 +92,9 @@ export class RabbitMqTransport implements EventTransport {
   private connection?: Connection;
   private publisher?: Publisher;
   private delivery!: DurableDelivery;
-  private readonly subscriptions = new Set<QueueSubscription>();
+  /** Consumers of the subscriptions with a queue of their own. */
+  private readonly consumers = new Map<QueueSubscription, Consumer>();
+  private shared?: SharedQueue;
   /** Subscriptions being set up, until their consumer is ready (or given up). */
   private readonly setups = new Set<Promise<void>>();
   /**
@@ -169,10 +184,13 @@ export class RabbitMqTransport implements EventTransport {
           "use start 'new' (the default), or a transport with a stream (jetstream)",
       );
     }
+    if (queue === undefined && !delivery.ordered) return this.subscribeShared(connection, subject, handler, delivery);
     const name = queue === undefined ? this.topology.queueName('instance', this.config.instanceId, subject) : this.topology.queueName('group', queue, subject);
     const sub: QueueSubscription = {
       queue: name,
       scope: queue ?? this.instanceScope,
+      target: undefined,
+      inboxScope: name,
       exactPattern: exactMatchNeeded(subject) ? subject.split('.') : undefined,
       handler,
       delivery,
@@ -195,12 +213,12 @@ export class RabbitMqTransport implements EventTransport {
       },
       (message) => this.handle(message, sub),
     );
-    sub.consumer = consumer;
-    this.subscriptions.add(sub);
-    this.watchSetup(sub, consumer, subject);
+    this.consumers.set(sub, consumer);
+    const setup = this.watchSetup(consumer, `cannot consume ${subject} from queue ${name}`, () => this.consumers.delete(sub));
+    this.holdPublishes(setup, subject);
     return {
       unsubscribe: () => {
-        if (!this.subscriptions.delete(sub)) return;
+        if (!this.consumers.delete(sub)) return;
         const stopped = consumer.close().then(async () => {
           // A group's queue is durable and shared; an instance's own goes with its subscription.
           if (queue === undefined && !this.closing) await connection.queueDelete({ queue: name });
@@ -208,6 +226,86 @@ export class RabbitMqTransport implements EventTransport {
         this.track(stopped.catch((error: Error) => this.logger.warn(`queue ${name}: ${oneLine(error.message)}`)));
       },
     };
+  }
+
+  /**
+   * A group-less subscription is a binding of this instance's shared queue: cheap to add and
+   * remove at run time (a WebSocket gateway's rooms), one consumer however many.
+   */
+  private subscribeShared(connection: Connection, subject: string, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription {
+    const shared = (this.shared ??= this.createSharedQueue(connection));
+    const queue = this.topology.instanceQueue(this.config.instanceId);
+    const sub: QueueSubscription = {
+      queue,
+      scope: this.instanceScope,
+      target: subject,
+      inboxScope: `${queue} ${subject}`,
+      exactPattern: subject.split('.'),
+      handler,
+      delivery,
+    };
+    shared.subscriptions.add(sub);
+    const key = bindingKey(subject);
+    const count = shared.bindings.get(key) ?? 0;
+    shared.bindings.set(key, count + 1);
+    const bound = count > 0 ? shared.ready : shared.ready.then(() => connection.queueBind({ exchange: this.topology.exchange, queue, routingKey: key }));
+    this.track(bound);
+    this.holdPublishes(bound, subject);
+    return {
+      unsubscribe: () => {
+        if (!shared.subscriptions.delete(sub)) return;
+        const left = shared.bindings.get(key)! - 1;
+        if (left > 0) return void shared.bindings.set(key, left);
+        shared.bindings.delete(key);
+        // What the queue still holds for the pattern is acked unhandled: nothing matches it any more.
+        if (!this.closing) this.track(bound.then(() => connection.queueUnbind({ exchange: this.topology.exchange, queue, routingKey: key })));
+      },
+    };
+  }
+
+  private createSharedQueue(connection: Connection): SharedQueue {
+    const queue = this.topology.instanceQueue(this.config.instanceId);
+    const inFlight = this.options.maxInFlight;
+    const consumer = connection.createConsumer(
+      {
+        queue,
+        queueOptions: { durable: true, arguments: this.topology.instanceQueueArguments() },
+        qos: { prefetchCount: inFlight },
+        concurrency: inFlight,
+        requeue: true,
+        queueBindings: [{ exchange: this.topology.retryExchange, queue, arguments: { 'x-match': 'all', [Header.RetryQueue]: queue } }],
+      },
+      (message) => this.dispatch(message, shared),
+    );
+    const shared: SharedQueue = {
+      consumer,
+      subscriptions: new Set(),
+      bindings: new Map(),
+      ready: this.watchSetup(consumer, `cannot consume from queue ${queue}`, () => (this.shared = undefined)),
+    };
+    // Declared again after a reconnect, the queue may be new (it expired, or the broker lost it): bound again, too.
+    let first = true;
+    consumer.on('ready', () => {
+      if (first) return void (first = false);
+      for (const key of shared.bindings.keys()) {
+        connection.queueBind({ exchange: this.topology.exchange, queue, routingKey: key }).catch((error: Error) => this.logger.error(`queue ${queue}: ${oneLine(error.message)}`));
+      }
+    });
+    return shared;
+  }
+
+  /** A message of the shared queue goes to every subscription whose pattern matches (a retry or replay only to the one it is for). */
+  private dispatch(message: AsyncMessage, shared: SharedQueue): Promise<void> | undefined {
+    const subject = this.subjectOf(message);
+    const tokens = subject.split('.');
+    const target = message.exchange !== this.topology.exchange ? message.headers?.[Header.Target] : undefined;
+    let work: Promise<void>[] | undefined;
+    for (const sub of shared.subscriptions) {
+      if ((target !== undefined && sub.target !== target) || !subjectMatches(sub.exactPattern!, tokens)) continue;
+      (work ??= []).push(this.deliver(message, sub, subject));
+    }
+    if (!work) return undefined;
+    return work.length === 1 ? work[0] : Promise.all(work).then(() => undefined);
   }
 
   /** Resolves once every subscription's queue is declared, bound and consumed (or cancelled); rejects when one was refused (startup fails). */
@@ -232,10 +330,10 @@ export class RabbitMqTransport implements EventTransport {
     if (!connection) return;
     const { shutdownTimeoutMs } = this.options;
     const stopped = Promise.all([
-      ...[...this.subscriptions].map((s) => s.consumer?.close()),
+      ...[...this.consumers.values(), ...(this.shared ? [this.shared.consumer] : [])].map((consumer) => consumer.close()),
       Promise.all(this.pending.keys()).then(() => this.allConfirmed()),
     ]);
-    this.subscriptions.clear();
+    this.consumers.clear();
     try {
       await within(stopped, shutdownTimeoutMs, () => `after ${shutdownTimeoutMs} ms, handlers still run (their events will be redelivered) or publishes await their confirm (${this.unconfirmed})`);
       await this.publisher?.close().catch(() => undefined);
@@ -353,22 +451,21 @@ export class RabbitMqTransport implements EventTransport {
     });
   }
 
-  /** Reports a subscription ready to flush(); one the broker refuses is given up and its error reported. */
-  private watchSetup(sub: QueueSubscription, consumer: Consumer, subject: string): void {
+  /** A consumer's first setup, tracked for flush(); one the broker refuses is given up (`giveUp`) and its error reported. */
+  private watchSetup(consumer: Consumer, what: string, giveUp: () => void): Promise<void> {
     const setup = new Promise<void>((resolve, reject) => {
       consumer.once('ready', resolve);
       consumer.on('error', (error: Error & { code?: string }) => {
         this.lastError = oneLine(error.message);
         if (error.code && PERMANENT.has(error.code)) {
-          this.subscriptions.delete(sub);
+          giveUp();
           void consumer.close();
-          reject(new Error(`cannot consume ${subject} from queue ${sub.queue}: ${error.message}` +
-            (error.code === 'PRECONDITION_FAILED' ? ' (the queue exists with other arguments: its type, or ordered; delete it to change them)' : '')));
-        } else if (!this.closing) this.logger.error(`queue ${sub.queue}: ${this.lastError}`);
+          reject(new Error(`${what}: ${error.message}` + (error.code === 'PRECONDITION_FAILED' ? ' (the queue exists with other arguments: its type, or ordered; delete it to change them)' : '')));
+        } else if (!this.closing) this.logger.error(`${consumer.queue || what}: ${this.lastError}`);
       });
     });
     this.track(setup);
-    this.holdPublishes(setup, subject);
+    return setup;
   }
 
   /** Publishes the pattern matches wait until the subscription is set up (or given up), for at most the publish timeout. */
@@ -392,23 +489,31 @@ export class RabbitMqTransport implements EventTransport {
     return waits.length === 0 ? send() : Promise.all(waits).then(send);
   }
 
+  /** The subject of a delivery: a copy (a retry, a replay) arrives through another exchange, with the subject in a header. */
+  private subjectOf(message: AsyncMessage): string {
+    const subject = message.headers?.[Header.Subject];
+    return message.exchange !== this.topology.exchange && typeof subject === 'string' ? oneLine(subject, 255) : message.routingKey;
+  }
+
   private handle(message: AsyncMessage, sub: QueueSubscription): Promise<void> | undefined {
-    const h = message.headers;
-    // A copy (a retry, a replay) arrives through another exchange, with the subject in a header.
-    const copied = message.exchange !== this.topology.exchange;
-    const subject = copied && typeof h?.[Header.Subject] === 'string' ? oneLine(h[Header.Subject], 255) : message.routingKey;
+    const subject = this.subjectOf(message);
     if (sub.exactPattern && !subjectMatches(sub.exactPattern, subject.split('.'))) return undefined; // not ours: `#` also matches no word
+    return this.deliver(message, sub, subject);
+  }
+
+  private deliver(message: AsyncMessage, sub: QueueSubscription, subject: string): Promise<void> {
+    const h = message.headers;
     const body = bodyOf(message);
-    const earlier = copied ? count(h?.[Header.Attempts]) : 0;
-    const returned = Math.max(count(h?.['x-delivery-count']), message.redelivered ? 1 : 0);
+    const earlier = message.exchange !== this.topology.exchange ? count(h?.[Header.Attempts]) : 0;
+    const delivered = earlier + Math.max(count(h?.['x-delivery-count']), message.redelivered ? 1 : 0) + 1;
     const durable: DurableMessage = {
       eventId: message.messageId || undefined,
-      deliveryCount: earlier + returned + 1,
-      ack: () => undefined, // the consumer acks when handle() resolves
-      retryLater: (delayMs) => this.retryLater(message, body, subject, sub, earlier + returned + 1, delayMs),
+      deliveryCount: delivered,
+      ack: () => undefined, // the consumer acks when the delivery resolves
+      retryLater: (delayMs) => this.retryLater(message, body, subject, sub, delivered, delayMs),
       deadLetter: (attempts, error) => this.deadLetter(message, body, subject, sub, attempts, error),
     };
-    return this.delivery.deliver(durable, sub.queue, sub.delivery, (attempt) => sub.handler(subject, body, attempt));
+    return this.delivery.deliver(durable, sub.inboxScope, sub.delivery, (attempt) => sub.handler(subject, body, attempt));
   }
 
   /** A copy waits in the retry queue of its delay and comes back to this queue; the original is then acked. */
@@ -423,7 +528,7 @@ export class RabbitMqTransport implements EventTransport {
         declared.catch(() => this.tiers.delete(tierMs));
       }
       await declared;
-      const headers = { [Header.RetryQueue]: sub.queue, [Header.Attempts]: failed, [Header.Subject]: subject };
+      const headers = { [Header.RetryQueue]: sub.queue, [Header.Attempts]: failed, [Header.Subject]: subject, ...(sub.target === undefined ? {} : { [Header.Target]: sub.target }) };
       await this.send({ routingKey: tier, durable: true, messageId: message.messageId, contentType: message.contentType, headers }, body, `schedule a retry in ${tier}`);
     } catch (error) {
       // Redelivered at once when it cannot wait in the retry queue: after the delay here, then.
@@ -437,7 +542,7 @@ export class RabbitMqTransport implements EventTransport {
   private async deadLetter(message: AsyncMessage, body: Buffer, subject: string, sub: QueueSubscription, attempts: number, error: Error): Promise<void> {
     const eventId = message.messageId || undefined;
     try {
-      await this.deadLetters.store({ body, contentType: message.contentType, eventId, queue: sub.queue, scope: sub.scope, subject, attempts, error });
+      await this.deadLetters.store({ body, contentType: message.contentType, eventId, queue: sub.queue, target: sub.target, scope: sub.scope, subject, attempts, error });
     } catch (storeError) {
       this.logger.error(`could not dead-letter a message on ${subject}: ${(storeError as Error).message}; it will be redelivered`);
       await sleep(this.config.retry.delayMs(attempts));
