@@ -5,6 +5,7 @@ import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
+import { isGeneratedEventId } from '../../event-id.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
 import {
   TransportClosedError,
@@ -166,12 +167,14 @@ export class RabbitMqTransport implements EventTransport {
     }
     // At most 3 UTF-8 bytes per UTF-16 unit: only a long subject needs counting.
     if (subject.length > 85 && Buffer.byteLength(subject) > 255) throw new Error(`cannot publish to ${subject}: RabbitMQ routing keys are at most 255 bytes`);
-    const earlier = this.recent.find(id);
+    // Only an id given by the caller can be a re-publish: generated ones are unique.
+    const given = !isGeneratedEventId(id);
+    const earlier = given ? this.recent.find(id) : undefined;
     if (earlier) return earlier;
     const envelope: Envelope = { exchange: this.topology.exchange, routingKey: subject, durable: true, messageId: id, contentType: CLOUDEVENTS_CONTENT_TYPE };
-    const send = () => this.send(envelope, asBuffer(payload), `publish to ${subject}`, () => this.recent.failed(id, confirmed));
+    const send = () => this.send(envelope, asBuffer(payload), `publish to ${subject}`, given ? () => this.recent.failed(id, confirmed) : undefined);
     const confirmed: Promise<void> = this.pending.size > 0 ? this.afterPending(subject, send) : send();
-    this.recent.remember(id, confirmed);
+    if (given) this.recent.remember(id, confirmed);
     return confirmed;
   }
 
