@@ -151,6 +151,6 @@ describe('core NATS in production conditions (instances as separate processes)',
   it('refuses to start, naming the variable, on a bad setting', async () => {
     const { code, stderr } = await ChildProcessInstance.failToStart({ EVENT_BUS_TRANSPORT: 'kafka' });
     expect(code).not.toBe(0);
-    expect(stderr).toContain('environment variable EVENT_BUS_TRANSPORT: expected "memory", "nats", "jetstream", got "kafka"');
+    expect(stderr).toContain('environment variable EVENT_BUS_TRANSPORT: expected "memory", "nats", "jetstream", "rabbitmq", got "kafka"');
   });
 });
