@@ -170,7 +170,7 @@ describe('RabbitMQ: durable at-least-once delivery (a node of its own, instances
     expect(await a.send({ cmd: 'polluted' })).toBe(false);
   });
 
-  it("refuses a group that asks to start from history, saying what RabbitMQ cannot do", async () => {
+  it('refuses a group that asks to start from history without the archive, saying what RabbitMQ cannot do', async () => {
     const a = await start('a');
     await expect(a.send({ cmd: 'subscribe', name: 'late', pattern: 'OrderPlaced', group: 'late-all', start: 'all' })).rejects.toThrow(
       "cannot subscribe to events.domain.OrderPlaced with start 'all': a RabbitMQ queue receives only the events routed to it once it exists",

@@ -28,7 +28,8 @@ const transport = (rabbitmq: EventBusModuleOptions['rabbitmq'] = {}) =>
   create({
     transport: 'rabbitmq',
     instanceId: `r${instances++}`,
-    rabbitmq: { url: server.url, reconnectDelayMs: 100, ...rabbitmq },
+    // The archive on, so that groups can start from history (the conformance suite's start positions).
+    rabbitmq: { url: server.url, reconnectDelayMs: 100, archiveMaxAgeMs: 600_000, ...rabbitmq },
     retry: { initialDelayMs: 20, maxDelayMs: 100 },
   });
 
@@ -220,13 +221,47 @@ describe('RabbitMQ transport: durable delivery', () => {
     await eventually(() => expect(calls.map((c) => c.n)).toEqual([1]));
   });
 
-  it("refuses start 'all' or a Date at subscribe time, saying what RabbitMQ cannot do", () => {
-    const [a] = transports;
-    for (const start of ['all', new Date(0)] as const) {
-      expect(() => a.subscribe(subject('start'), 'late', () => undefined, durable(1, { start }))).toThrow(
-        /a RabbitMQ queue receives only the events routed to it once it exists, and keeps no history to start from; use start 'new'/,
-      );
+  it("starts a new group from the archive with every event kept ('all'), from a time, or with new events only; an existing one keeps its place", async () => {
+    const [a, b, c] = transports;
+    const numbers = (calls: Call[]) => calls.map((call) => call.n);
+    await Promise.all([0, 1].map((n) => b.publish(subject('start'), message(n), `${subject('start')}-${n}`)));
+    await b.publish(subject('other'), message(99), `${subject('other')}-99`); // another subject: not copied
+    await sleep(50);
+    const between = new Date();
+    await sleep(50);
+    await b.publish(subject('start'), message(2), `${subject('start')}-2`);
+    const [all, since, fresh]: Call[][] = [[], [], []];
+    a.subscribe(subject('start'), 'from-all', recording(all), durable(1, { start: 'all' }));
+    a.subscribe(subject('start'), 'from-time', recording(since), durable(1, { start: between }));
+    a.subscribe(subject('start'), 'from-now', recording(fresh), durable(1, { start: 'new' }));
+    await a.flush();
+    await b.publish(subject('start'), message(3), `${subject('start')}-3`);
+    await eventually(() => expect([numbers(all), numbers(since), numbers(fresh)]).toEqual([[0, 1, 2, 3], [2, 3], [3]]));
+    // Another member of the group: its queue exists, so nothing is copied again.
+    const again: Call[] = [];
+    c.subscribe(subject('start'), 'from-all', recording(again), durable(1, { start: 'all' }));
+    await c.flush();
+    await b.publish(subject('start'), message(4), `${subject('start')}-4`);
+    await eventually(() => expect([...numbers(all), ...numbers(again)].filter((n) => n === 4)).toEqual([4]));
+    await sleep(300);
+    expect([...numbers(all), ...numbers(again)].sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("refuses start 'all' or a Date at subscribe time without the archive, and for a group-less subscription, saying why", async () => {
+    const plain = transport({ exchange: 'no-archive', archiveMaxAgeMs: 0 });
+    await plain.connect();
+    try {
+      for (const start of ['all', new Date(0)] as const) {
+        expect(() => plain.subscribe(subject('start'), 'late', () => undefined, durable(1, { start }))).toThrow(
+          /a RabbitMQ queue receives only the events routed to it once it exists, and keeps no history to start from; use start 'new' \(the default\), or keep history in the archive stream \(RABBITMQ_ARCHIVE_MAX_AGE_MS/,
+        );
+      }
+    } finally {
+      await plain.close();
     }
+    expect(() => transports[0].subscribe(subject('start'), undefined, () => undefined, durable(1, { start: 'all' }))).toThrow(
+      `cannot subscribe to ${subject('start')} with start 'all': on RabbitMQ only a group starts from history`,
+    );
   });
 
   it('refuses a group whose queue exists with other arguments, naming the queue', async () => {

@@ -1,12 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import type { AsyncMessage, Connection, Envelope } from 'rabbitmq-client';
+import type { AsyncMessage, Connection } from 'rabbitmq-client';
 import type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStore } from '../../delivery/dead-letter-store.js';
+import { queueExists, readStream, type ConfirmedSend } from './rabbitmq-queries.js';
 import { Header, oneLine, wireCount as count, type RabbitMqTopology } from './rabbitmq-topology.js';
 
 /** Letters per page when a query names no limit. */
 const DEFAULT_PAGE = 1_000;
-/** How long reading the stream up to its end may take. */
-const READ_TIMEOUT_MS = 30_000;
 /** Bodies larger than this are not parsed for their type. */
 const MAX_TYPE_SCAN_BYTES = 1 << 20;
 const NO_BODY = Buffer.alloc(0);
@@ -24,9 +22,6 @@ export interface DeadLetterRecord {
   readonly attempts: number;
   readonly error: Error;
 }
-
-/** @internal Sends a message and resolves once the broker confirmed it. */
-export type ConfirmedSend = (envelope: Envelope, body: Buffer) => Promise<void>;
 
 /** The CloudEvents type of a body, for the listing; empty when the body is not one. */
 function typeOf(body: Buffer): string {
@@ -113,7 +108,7 @@ export class RabbitMqDeadLetters implements DeadLetterStore {
     const { send } = this.clients();
     const failures: string[] = [];
     for (const { letter, queue, message } of stored) {
-      if (!(await this.queueExists(queue))) {
+      if (!(await queueExists(this.clients().connection, queue))) {
         failures.push(`${letter.id || letter.ref}: its queue ${queue} no longer exists`);
         continue;
       }
@@ -173,50 +168,11 @@ export class RabbitMqDeadLetters implements DeadLetterStore {
     };
   }
 
-  /** Reads the stream from an offset up to a marker appended now, visiting every record before it. */
-  private async read(from: number, visit: (message: AsyncMessage, offset: number) => void): Promise<void> {
+  private read(from: number, visit: (message: AsyncMessage, offset: number) => void): Promise<void> {
     const { connection, send } = this.clients();
-    const stream = this.topology.deadLetterStream;
-    const marker = randomUUID();
-    await send({ routingKey: stream, durable: true, headers: { [Header.Marker]: marker } }, NO_BODY);
-    const channel = await connection.acquire();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await channel.basicQos({ prefetchCount: 1_000 });
-      await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`dead letters: reading ${stream} took longer than ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
-        channel.once('close', () => reject(new Error(`dead letters: the channel reading ${stream} closed`)));
-        let done = false;
-        channel
-          .basicConsume({ queue: stream, arguments: { 'x-stream-offset': from } }, (message) => {
-            if (done) return; // prefetched past the marker
-            channel.basicAck({ deliveryTag: message.deliveryTag });
-            if (message.headers?.[Header.Marker] === marker) {
-              done = true;
-              return resolve();
-            }
-            visit(message, count(message.headers?.['x-stream-offset']));
-          })
-          .catch(reject);
-      });
-    } finally {
-      clearTimeout(timer);
-      await channel.close().catch(() => undefined);
-    }
-  }
-
-  private async queueExists(queue: string): Promise<boolean> {
-    // A passive declare of a missing queue closes its channel: a channel of its own.
-    const channel = await this.clients().connection.acquire();
-    try {
-      await channel.queueDeclare({ queue, passive: true });
-      return true;
-    } catch (error) {
-      if ((error as { code?: string }).code === 'NOT_FOUND') return false;
-      throw error;
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
+    return readStream(connection, send, this.topology.deadLetterStream, from, visit).catch((error: Error) => {
+      throw new Error(`dead letters: ${error.message}`, { cause: error });
+    });
   }
 
   private clients(): { connection: Connection; send: ConfirmedSend } {

@@ -40,6 +40,11 @@ export interface RabbitMqOptions {
   shutdownTimeoutMs?: number;
   /** How long the queue of a group-less subscription survives its instance being gone (`x-expires`). */
   broadcastInactiveMs?: number;
+  /**
+   * Keep every event in a stream for this long, so that a new group can start from history
+   * (`start: 'all'` or a Date); 0 (the default) keeps none.
+   */
+  archiveMaxAgeMs?: number;
 }
 
 export interface ResolvedRabbitMqOptions {
@@ -61,6 +66,7 @@ export interface ResolvedRabbitMqOptions {
   readonly idempotencyWindowMs: number;
   readonly shutdownTimeoutMs: number;
   readonly broadcastInactiveMs: number;
+  readonly archiveMaxAgeMs: number;
 }
 
 /** The URL, checked, and where it points without credentials. */
@@ -123,5 +129,6 @@ export function resolveRabbitMqOptions(rabbitmq: RabbitMqOptions = {}, env: Env 
     idempotencyWindowMs: int(rabbitmq.idempotencyWindowMs, 'idempotencyWindowMs', 'EVENT_BUS_IDEMPOTENCY_WINDOW_MS', 1_000, 15 * 60_000),
     shutdownTimeoutMs: int(rabbitmq.shutdownTimeoutMs, 'shutdownTimeoutMs', 'EVENT_BUS_SHUTDOWN_TIMEOUT_MS', 0, 10_000),
     broadcastInactiveMs: int(rabbitmq.broadcastInactiveMs, 'broadcastInactiveMs', 'EVENT_BUS_BROADCAST_INACTIVE_MS', 1_000, 60 * 60_000),
+    archiveMaxAgeMs: int(rabbitmq.archiveMaxAgeMs, 'archiveMaxAgeMs', 'RABBITMQ_ARCHIVE_MAX_AGE_MS', 0, 0),
   };
 }

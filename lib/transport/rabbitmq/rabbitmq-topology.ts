@@ -31,6 +31,8 @@ export const Header = {
   Replayed: 'dlq-replayed',
   /** On a listing marker: where a reader stops. */
   Marker: 'dlq-marker',
+  /** With the archive on: when the event was published (ms since the epoch), to start a group from a time. */
+  Time: 'published-at',
 } as const;
 
 /** A wire value as one line of bounded text: nothing from the broker reaches a log or a listing raw. */
@@ -74,6 +76,8 @@ export class RabbitMqTopology {
   readonly retryExchange: string;
   /** Stream of dead letters (and the tombstones of those replayed). */
   readonly deadLetterStream: string;
+  /** Stream of every event published, when the archive is on. */
+  readonly archiveStream: string;
 
   constructor(
     readonly exchange: string,
@@ -82,6 +86,7 @@ export class RabbitMqTopology {
   ) {
     this.retryExchange = `${exchange}.retry`;
     this.deadLetterStream = `${exchange}.dead-letters`;
+    this.archiveStream = `${exchange}.archive`;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
-import type { AsyncMessage, Connection, ConnectionOptions, Consumer, Envelope, Publisher } from 'rabbitmq-client';
+import type { AsyncMessage, Cmd, Connection, ConnectionOptions, Consumer, Envelope, MethodParams, Publisher } from 'rabbitmq-client';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
@@ -17,7 +17,9 @@ import {
 import type { TransportFactory } from '../transport-context.js';
 import { loadRabbitMqClient } from './rabbitmq-client.js';
 import { RabbitMqConnectError } from './rabbitmq-connect-error.js';
+import { RabbitMqArchive } from './rabbitmq-archive.js';
 import { bodyOf, RabbitMqDeadLetters } from './rabbitmq-dead-letters.js';
+import { queueExists } from './rabbitmq-queries.js';
 import { resolveRabbitMqOptions, type RabbitMqOptions, type ResolvedRabbitMqOptions } from './rabbitmq-options.js';
 import { bindingKey, CLOUDEVENTS_CONTENT_TYPE, exactMatchNeeded, Header, oneLine, RabbitMqTopology, retryTierMs, wireCount as count } from './rabbitmq-topology.js';
 import { RecentPublishes } from './recent-publishes.js';
@@ -85,6 +87,7 @@ export class RabbitMqTransport implements EventTransport {
   readonly encodes = true;
   readonly redelivers = true;
   readonly deadLetters: RabbitMqDeadLetters;
+  private readonly archive?: RabbitMqArchive;
   private readonly logger = new Logger('EventBus:RabbitMQ');
   private readonly options: ResolvedRabbitMqOptions;
   private readonly topology: RabbitMqTopology;
@@ -122,6 +125,7 @@ export class RabbitMqTransport implements EventTransport {
     this.instanceScope = `instance-${config.instanceId}`;
     this.recent = new RecentPublishes(this.options.duplicateWindowMs);
     this.deadLetters = new RabbitMqDeadLetters(this.topology);
+    if (this.options.archiveMaxAgeMs > 0) this.archive = new RabbitMqArchive(this.topology, this.options.archiveMaxAgeMs);
   }
 
   async connect(): Promise<void> {
@@ -139,6 +143,7 @@ export class RabbitMqTransport implements EventTransport {
       await connection.exchangeDeclare({ exchange: this.topology.exchange, type: 'topic', durable: true });
       await connection.exchangeDeclare({ exchange: this.topology.retryExchange, type: 'headers', durable: true });
       await connection.queueDeclare({ queue: this.topology.deadLetterStream, durable: true, arguments: { 'x-queue-type': 'stream' } });
+      await this.archive?.declare(connection);
     } catch (error) {
       connection.unsafeDestroy();
       const cause = (error as Error).cause as Error | undefined;
@@ -172,6 +177,7 @@ export class RabbitMqTransport implements EventTransport {
     const earlier = given ? this.recent.find(id) : undefined;
     if (earlier) return earlier;
     const envelope: Envelope = { exchange: this.topology.exchange, routingKey: subject, durable: true, messageId: id, contentType: CLOUDEVENTS_CONTENT_TYPE };
+    if (this.archive) envelope.headers = { [Header.Time]: Date.now() };
     const send = () => this.send(envelope, asBuffer(payload), `publish to ${subject}`, given ? () => this.recent.failed(id, confirmed) : undefined);
     const confirmed: Promise<void> = this.pending.size > 0 ? this.afterPending(subject, send) : send();
     if (given) this.recent.remember(id, confirmed);
@@ -180,12 +186,16 @@ export class RabbitMqTransport implements EventTransport {
 
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription {
     const connection = this.openConnection(`subscribe to ${subject}`);
-    if (delivery.start !== 'new') {
-      throw new Error(
-        `cannot subscribe to ${subject} with start ${delivery.start instanceof Date ? delivery.start.toISOString() : `'${delivery.start}'`}: ` +
-          'a RabbitMQ queue receives only the events routed to it once it exists, and keeps no history to start from; ' +
-          "use start 'new' (the default), or a transport with a stream (jetstream)",
-      );
+    const fromHistory = delivery.start !== 'new';
+    if (fromHistory) {
+      const start = `cannot subscribe to ${subject} with start ${delivery.start instanceof Date ? delivery.start.toISOString() : `'${delivery.start}'`}: `;
+      if (!this.archive) {
+        throw new Error(
+          `${start}a RabbitMQ queue receives only the events routed to it once it exists, and keeps no history to start from; ` +
+            "use start 'new' (the default), or keep history in the archive stream (RABBITMQ_ARCHIVE_MAX_AGE_MS, rabbitmq.archiveMaxAgeMs)",
+        );
+      }
+      if (queue === undefined) throw new Error(`${start}on RabbitMQ only a group starts from history (a new group's queue is filled from the archive once); give it a group`);
     }
     if (queue === undefined && !delivery.ordered) return this.subscribeShared(connection, subject, handler, delivery);
     const name = queue === undefined ? this.topology.queueName('instance', this.config.instanceId, subject) : this.topology.queueName('group', queue, subject);
@@ -199,25 +209,30 @@ export class RabbitMqTransport implements EventTransport {
       delivery,
     };
     const inFlight = delivery.ordered ? 1 : this.options.maxInFlight;
+    const queueOptions = {
+      queue: name,
+      durable: true,
+      arguments: queue === undefined ? this.topology.instanceQueueArguments() : this.topology.groupQueueArguments(delivery.ordered),
+    };
+    const bindings = [
+      { exchange: this.topology.exchange, queue: name, routingKey: bindingKey(subject) },
+      { exchange: this.topology.retryExchange, queue: name, arguments: { 'x-match': 'all', [Header.RetryQueue]: name } },
+    ];
     const consumer = connection.createConsumer(
       {
         queue: name,
-        queueOptions: {
-          durable: true,
-          arguments: queue === undefined ? this.topology.instanceQueueArguments() : this.topology.groupQueueArguments(delivery.ordered),
-        },
+        queueOptions,
         qos: { prefetchCount: inFlight },
         concurrency: inFlight,
         requeue: true,
-        queueBindings: [
-          { exchange: this.topology.exchange, queue: name, routingKey: bindingKey(subject) },
-          { exchange: this.topology.retryExchange, queue: name, arguments: { 'x-match': 'all', [Header.RetryQueue]: name } },
-        ],
+        queueBindings: bindings,
+        lazy: fromHistory,
       },
       (message) => this.handle(message, sub),
     );
     this.consumers.set(sub, consumer);
-    const setup = this.watchSetup(consumer, `cannot consume ${subject} from queue ${name}`, () => this.consumers.delete(sub));
+    const filled = fromHistory ? this.fillFromArchive(connection, consumer, queueOptions, bindings, subject, queue!, delivery.start as 'all' | Date) : undefined;
+    const setup = this.watchSetup(consumer, `cannot consume ${subject} from queue ${name}`, () => this.consumers.delete(sub), filled);
     this.holdPublishes(setup, subject);
     return {
       unsubscribe: () => {
@@ -311,9 +326,23 @@ export class RabbitMqTransport implements EventTransport {
     return work.length === 1 ? work[0] : Promise.all(work).then(() => undefined);
   }
 
-  /** Resolves once every subscription's queue is declared, bound and consumed (or cancelled); rejects when one was refused (startup fails). */
+  /**
+   * Resolves once every subscription's queue is declared, bound and consumed (or cancelled), and
+   * what this instance's own queue held has been handed to its handlers; rejects when a
+   * subscription was refused (startup fails).
+   */
   async flush(): Promise<void> {
     await Promise.all(this.setups);
+    const connection = this.connection;
+    if (!this.shared || !connection || this.closing) return;
+    const queue = this.topology.instanceQueue(this.config.instanceId);
+    for (let wait = 10; wait < 1_000; wait *= 2) {
+      // Missing for a moment (the broker lost it; the consumer declares it again): nothing to wait for.
+      const { messageCount } = await connection.queueDeclare({ queue, passive: true }).catch(() => ({ messageCount: 0 }));
+      if (messageCount === 0) break;
+      await sleep(wait);
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // deliveries already read reach their handlers
   }
 
   /** Tracks a subscription's setup or teardown until it is done; flush() waits for it. */
@@ -454,9 +483,38 @@ export class RabbitMqTransport implements EventTransport {
     });
   }
 
-  /** A consumer's first setup, tracked for flush(); one the broker refuses is given up (`giveUp`) and its error reported. */
-  private watchSetup(consumer: Consumer, what: string, giveUp: () => void): Promise<void> {
+  /**
+   * A new group that starts from history: its queue is declared and bound, then filled from the
+   * archive, and only then consumed (by this member: others that start meanwhile consume at once).
+   * An existing queue keeps its position.
+   */
+  private async fillFromArchive(
+    connection: Connection,
+    consumer: Consumer,
+    queueOptions: MethodParams[Cmd.QueueDeclare],
+    bindings: MethodParams[Cmd.QueueBind][],
+    subject: string,
+    group: string,
+    start: 'all' | Date,
+  ): Promise<void> {
+    const queue = queueOptions.queue!;
+    if (!(await queueExists(connection, queue))) {
+      await connection.queueDeclare(queueOptions);
+      for (const binding of bindings) await connection.queueBind(binding);
+      const copied = await this.archive!.copyInto(connection, (envelope, body) => this.send(envelope, body, `copy history into ${queue}`), queue, subject, start);
+      this.logger.log(`group ${group}: ${copied} archived events of ${subject} copied into its new queue ${queue}`);
+    }
+    consumer.start();
+  }
+
+  /** A consumer's first setup (after `before`, when given), tracked for flush(); one the broker refuses is given up (`giveUp`) and its error reported. */
+  private watchSetup(consumer: Consumer, what: string, giveUp: () => void, before?: Promise<void>): Promise<void> {
     const setup = new Promise<void>((resolve, reject) => {
+      before?.catch((error: Error) => {
+        giveUp();
+        void consumer.close();
+        reject(new Error(`${what}: ${oneLine(error.message)}`, { cause: error }));
+      });
       consumer.once('ready', resolve);
       consumer.on('error', (error: Error & { code?: string }) => {
         this.lastError = oneLine(error.message);
