@@ -44,6 +44,8 @@ describe('RabbitMQ options', () => {
     );
     expect(() => resolveRabbitMqOptions({}, { EVENT_BUS_IDEMPOTENCY: 'kv' }, 'i1')).toThrow('environment variable EVENT_BUS_IDEMPOTENCY: expected "memory", "off", got "kv"');
     expect(() => resolveRabbitMqOptions({ tls: { certFile: '/etc/hostname' } }, {}, 'i1')).toThrow('a client certificate needs both a cert file and a key file');
+    expect(resolveRabbitMqOptions({}, { RABBITMQ_ARCHIVE_MAX_AGE_MS: '86400000' }, 'i1').archiveMaxAgeMs).toBe(86_400_000);
+    expect(() => resolveRabbitMqOptions({}, { RABBITMQ_ARCHIVE_MAX_AGE_MS: '-1' }, 'i1')).toThrow('environment variable RABBITMQ_ARCHIVE_MAX_AGE_MS: expected an integer >= 0, got -1');
   });
 });
 
