@@ -76,12 +76,12 @@ const asBuffer = (payload: Uint8Array): Buffer => (Buffer.isBuffer(payload) ? pa
 
 /**
  * RabbitMQ: durable, at least once. Events go to a topic exchange with the subject as routing
- * key and publisher confirms. Each subscription has a queue bound to its pattern: a group's
- * queue is durable (quorum by default) and shared by its members; a group-less one is this
- * instance's own, kept while it reconnects. Handlers are acked after they succeed; a failure is
- * retried after a delay (a copy waits in a TTL queue, then returns to its queue) and, after the
- * last attempt, dead-lettered into a stream with its reason. Undecodable messages are
- * dead-lettered at once.
+ * key and publisher confirms. A group has a durable queue per subject (quorum by default) shared
+ * by its members; this instance's group-less subscriptions share its own queue, a binding each,
+ * kept while it reconnects. Handlers are acked after they succeed; a failure is retried after a
+ * delay (a copy waits in a TTL queue, then returns to its queue) and, after the last attempt,
+ * dead-lettered into a stream with its reason. Undecodable messages are dead-lettered at once.
+ * With the archive on, a new group can start from history.
  */
 export class RabbitMqTransport implements EventTransport {
   readonly encodes = true;
