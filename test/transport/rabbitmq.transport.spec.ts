@@ -58,6 +58,7 @@ const numberOf = (payload: TransportPayload) => JSON.parse(new TextDecoder().dec
 const message = (n: number) => encoder.encode(JSON.stringify({ n }));
 const durable = (attempts: number, extra: Partial<DeliveryOptions> = {}): DeliveryOptions => ({ attempts, start: 'new', ordered: false, ...extra });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const instanceIdOf = (t: EventTransport) => (t as unknown as { config: { instanceId: string } }).config.instanceId;
 
 interface Call {
   n: number;
@@ -143,6 +144,28 @@ describe('RabbitMQ transport: durable delivery', () => {
     await eventually(async () => expect(await store.count()).toBe(before));
     await sleep(300); // a replay that reached the other group too would arrive now
     expect(other.map((c) => c.n).sort()).toEqual([7, 8, 9]);
+  });
+
+  it("retries, dead-letters and replays a group-less subscription on the instance's shared queue for that subscription only", async () => {
+    const [a, b] = transports;
+    let healed = false;
+    const [failing, sibling]: Call[][] = [[], []];
+    a.subscribe(subject('own.*'), undefined, recording(failing, () => !healed), durable(2));
+    a.subscribe(subject('own.>'), undefined, recording(sibling), durable(2)); // the same event, on the same queue
+    await a.flush();
+    await b.publish(subject('own.k'), message(5), `${subject('own')}-5`);
+    const [letter] = await eventually(async () => {
+      const found = await lettersOf(a, subject('own.k'));
+      expect(found).toHaveLength(1);
+      return found;
+    });
+    expect(failing.map((c) => c.attempt)).toEqual([1, 2]);
+    expect(letter).toMatchObject({ group: `instance-${instanceIdOf(a)}`, attempts: 2 });
+    healed = true;
+    await a.deadLetters!.replay([letter]);
+    await eventually(() => expect(failing.map((c) => c.attempt)).toEqual([1, 2, 1]));
+    await sleep(300);
+    expect(sibling).toEqual([expect.objectContaining({ n: 5, attempt: 1 })]);
   });
 
   it('dead-letters a message its handler cannot decode at once, without retrying it', async () => {
