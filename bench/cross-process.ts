@@ -7,7 +7,7 @@ const WORKER = new URL('./worker.js', import.meta.url).pathname;
 
 function spawnWorker(role: 'publisher' | 'subscriber', kind: Kind, urls: BrokerUrls): ChildProcess {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${role}-${kind}-${Date.now()}.cpuprofile`] : [];
-  return fork(WORKER, [role, kind], { env: { ...process.env, NATS_URL: urls.nats, REDIS_URL: urls.redis }, execArgv: profile, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(WORKER, [role, kind], { env: { ...process.env, NATS_URL: urls.nats, REDIS_URL: urls.redis, RABBITMQ_URL: urls.rabbitmq }, execArgv: profile, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function next<T>(child: ChildProcess, key: string): Promise<T> {
@@ -28,6 +28,7 @@ function next<T>(child: ChildProcess, key: string): Promise<T> {
 export interface BrokerUrls {
   readonly nats: string;
   readonly redis: string;
+  readonly rabbitmq: string;
 }
 
 export interface Delivery {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NatsServer } from '../test/support/nats-server.js';
 import { RedisServer } from '../test/support/redis-server.js';
+import { RabbitMqServer } from '../test/support/rabbitmq-server.js';
 import { CrossProcessRig, type BrokerUrls, type Delivery } from './cross-process.js';
 import { InProcessTarget, memoryAfter, type InProcessBus } from './in-process.js';
 import { median, medianOf } from './stats.js';
@@ -15,7 +16,7 @@ import { outboxScenario, type OutboxFigures } from './outbox.js';
  * `npm run bench` (quick, a few minutes at most) or `npm run bench -- --long`: every scenario, ours beside
  * its references measured in the same run, each figure the median of several runs; each ratio with a
  * target is marked ✔ or ✘. Prints one table and writes it as JSON to bench/results/latest.json.
- * `-- --only=3,8` runs those scenarios only (10: the outbox) (and writes bench/results/latest-only.json);
+ * `-- --only=3,8` runs those scenarios only (10: the outbox, 11: RabbitMQ) (and writes bench/results/latest-only.json);
  * `-- --in-process` runs scenarios 1 and 2 without any server and writes nothing.
  */
 const long = process.argv.includes('--long');
@@ -30,6 +31,7 @@ const FAN_OUT_EVENTS = long ? 200_000 : 50_000;
 const RATE_SECONDS = long ? 10 : 2;
 const JETSTREAM_EVENTS = long ? 200_000 : 30_000;
 const REDIS_EVENTS = long ? 200_000 : 30_000;
+const RABBITMQ_EVENTS = long ? 100_000 : 20_000;
 const OUTBOX_BACKLOG = long ? 200_000 : 50_000;
 const OUTBOX_TRANSACTIONS = long ? 5_000 : 1_000;
 
@@ -177,7 +179,9 @@ else {
   const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
   // Redis's default for an append-only file: an fsync per write would measure the disk (about 3k writes/s here), not the clients.
   const redis = await RedisServer.start({ appendfsync: 'everysec' });
-  const deliveries = rigs({ nats: server.url, redis: redis.url });
+  // A RabbitMQ node takes seconds to boot: started only when its scenario runs.
+  const rabbitmq = wanted(11) ? await RabbitMqServer.start() : undefined;
+  const deliveries = rigs({ nats: server.url, redis: redis.url, rabbitmq: rabbitmq?.url ?? '' });
   try {
     if (wanted(6)) await memory(); // first, so that no other scenario's garbage is in the figures
     if (wanted(1) || wanted(2)) await inProcess();
@@ -185,8 +189,10 @@ else {
     if (wanted(7)) await durable(deliveries, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', 'raw-jetstream', 'raw @nats-io/jetstream', JETSTREAM_EVENTS, 0.9);
     if (wanted(9)) await durable(deliveries, `9. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', 'raw-redis', 'raw node-redis', REDIS_EVENTS, 0.7);
     if (wanted(10)) await outbox(server.url);
+    // Quorum queues, which fsync before they confirm: a confirmed publish survives a crash of the broker.
+    if (rabbitmq) await durable(deliveries, `11. RabbitMQ, ${JETSTREAM_WINDOW} in flight`, 'ours-rabbitmq', 'raw-rabbitmq', 'raw rabbitmq-client', RABBITMQ_EVENTS, 0.7);
   } finally {
-    await Promise.all([server.dispose(), redis.dispose()]);
+    await Promise.all([server.dispose(), redis.dispose(), rabbitmq?.dispose()]);
   }
 }
 

@@ -5,6 +5,7 @@ import { ClientProxyFactory, EventPattern, Transport, type ClientProxy } from '@
 import { connect } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { createClient } from 'redis';
+import { Connection as RabbitMqConnection } from 'rabbitmq-client';
 import { DomainEventBus, EventBusModule, EVENT_TRANSPORT, OnDomainEvent, type EventTransport } from '../lib/index.js';
 import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.js';
 
@@ -14,11 +15,12 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
  * binary mode), raw
  * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
- * each message), and on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
- * XREADGROUP and an XACK per message, as its docs show), all with the same in-flight window for
- * publishes and deliveries.
+ * each message), on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
+ * XREADGROUP and an XACK per message, as its docs show), on RabbitMQ ours-rabbitmq (a group handler: a
+ * quorum queue) and raw-rabbitmq (rabbitmq-client as its README teaches: a confirming publisher, a consumer
+ * of a quorum queue acking each message), each pair with the same in-flight window for publishes and deliveries.
  */
-export type Kind = 'ours' | 'ours-binary' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis';
+export type Kind = 'ours' | 'ours-binary' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis' | 'ours-rabbitmq' | 'raw-rabbitmq';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -45,6 +47,7 @@ const cpuMsSince = (from: NodeJS.CpuUsage) => {
 const [role, kind] = process.argv.slice(2) as ['publisher' | 'subscriber', Kind];
 const url = process.env.NATS_URL!;
 const redisUrl = process.env.REDIS_URL!;
+const rabbitMqUrl = process.env.RABBITMQ_URL!;
 /** Raw nats.js's subject: apart from ours (events.domain.PlayerMoved), as the rigs of a scenario run side by side. */
 const SUBJECT = 'bench.raw.PlayerMoved';
 const send = (message: unknown) => process.send!(message);
@@ -104,14 +107,15 @@ class OursGroupSubscriber {
   }
 }
 
-const durable = kind.endsWith('jetstream') || kind.endsWith('redis');
+const durable = kind.endsWith('jetstream') || kind.endsWith('redis') || kind.endsWith('rabbitmq');
 const oursBus = EventBusModule.forRoot({
-  transport: kind.endsWith('redis') ? 'redis' : durable ? 'jetstream' : 'nats',
+  transport: kind.endsWith('redis') ? 'redis' : kind.endsWith('rabbitmq') ? 'rabbitmq' : durable ? 'jetstream' : 'nats',
   // A subscriber behind a burst holds the backlog in its receive buffer rather than in the server (run.ts
   // lets the server buffer 1 GiB for raw nats.js): the same room for ours, so that neither drops.
   nats: { servers: url, receiveBufferMessages: 10_000_000, receiveBufferBytes: 1024 ** 3 },
   jetstream: { maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
   redis: { url: redisUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
+  rabbitmq: { url: rabbitMqUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
   cloudEvents: { mode: kind === 'ours-binary' ? 'binary' : 'structured' },
 });
 
@@ -123,6 +127,13 @@ async function rawRedis() {
   await client.connect();
   return client;
 }
+
+const RAW_EXCHANGE = 'raw-bench';
+const rawRabbitMq = () => {
+  const rabbit = new RabbitMqConnection(rabbitMqUrl);
+  rabbit.on('error', (error) => console.error('raw-rabbitmq', error));
+  return rabbit;
+};
 
 @Module({ imports: [oursBus], providers: [durable ? OursGroupSubscriber : OursSubscriber] })
 class OursSubscriberModule {}
@@ -157,7 +168,8 @@ async function publisher(): Promise<Publisher> {
       return { publish, awaited: async (seq) => publish(seq), flush: () => nc.flush() };
     }
     case 'ours-jetstream':
-    case 'ours-redis': {
+    case 'ours-redis':
+    case 'ours-rabbitmq': {
       const app = await NestFactory.createApplicationContext(OursPublisherModule, { logger: false });
       const bus = app.get(DomainEventBus);
       return { publish: (seq) => bus.publish(playerMoved(seq)), flush: async () => undefined };
@@ -165,6 +177,10 @@ async function publisher(): Promise<Publisher> {
     case 'raw-redis': {
       const client = await rawRedis();
       return { publish: (seq) => client.xAdd(RAW_REDIS_STREAM, '*', { subject: SUBJECT, data: JSON.stringify(playerMoved(seq)) }), flush: async () => undefined };
+    }
+    case 'raw-rabbitmq': {
+      const publisher = rawRabbitMq().createPublisher({ confirm: true, exchanges: [{ exchange: RAW_EXCHANGE, type: 'topic', durable: true }] });
+      return { publish: (seq) => publisher.send({ exchange: RAW_EXCHANGE, routingKey: RAW_SUBJECT, durable: true }, playerMoved(seq)), flush: async () => undefined };
     }
     case 'raw-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
@@ -193,6 +209,7 @@ async function subscribe(): Promise<unknown> {
     }
     case 'ours-jetstream':
     case 'ours-redis':
+    case 'ours-rabbitmq':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
     case 'raw-redis': {
       const client = await rawRedis();
@@ -211,6 +228,21 @@ async function subscribe(): Promise<unknown> {
         }
       })();
       return client;
+    }
+    case 'raw-rabbitmq': {
+      const rabbit = rawRabbitMq();
+      const consumer = rabbit.createConsumer(
+        {
+          queue: 'raw-bench',
+          queueOptions: { durable: true, arguments: { 'x-queue-type': 'quorum' } },
+          qos: { prefetchCount: JETSTREAM_WINDOW },
+          exchanges: [{ exchange: RAW_EXCHANGE, type: 'topic', durable: true }],
+          queueBindings: [{ exchange: RAW_EXCHANGE, routingKey: RAW_SUBJECT }],
+        },
+        (message) => receiver.receive(message.body),
+      );
+      await new Promise((resolve) => consumer.once('ready', resolve));
+      return rabbit;
     }
     case 'raw-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });

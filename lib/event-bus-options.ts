@@ -6,16 +6,17 @@ import type { EventTransport } from './transport/event-transport.js';
 import type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 import type { MemoryOptions } from './transport/memory/memory-options.js';
 import type { NatsOptions } from './transport/nats/nats-options.js';
+import type { RabbitMqOptions } from './transport/rabbitmq/rabbitmq-options.js';
 import type { RedisOptions } from './transport/redis/redis-options.js';
 import type { TransportFactory } from './transport/transport-context.js';
 
 /** The transports this package brings; `registerTransport()` adds others by name. */
-export type TransportName = 'memory' | 'nats' | 'jetstream' | 'redis';
+export type TransportName = 'memory' | 'nats' | 'jetstream' | 'redis' | 'rabbitmq';
 
 export interface EventBusModuleOptions {
   /**
    * `memory` (default: one process), `nats` (core NATS: broadcast, at most once), `jetstream`
-   * (durable, at least once), `redis` (Redis Streams: durable, at least once), the name of a registered transport, or your own transport (a
+   * (durable, at least once), `redis` (Redis Streams) or `rabbitmq` (both durable, at least once), the name of a registered transport, or your own transport (a
    * factory given the module's settings, or an instance).
    */
   transport?: TransportName | (string & {}) | TransportFactory | EventTransport;
@@ -33,6 +34,7 @@ export interface EventBusModuleOptions {
   nats?: NatsOptions;
   jetstream?: JetStreamOptions;
   redis?: RedisOptions;
+  rabbitmq?: RabbitMqOptions;
   /** Retries of failing handlers on durable transports. */
   retry?: RetryOptions;
   /** How long shutdown waits for running handlers and unacknowledged publishes before closing. */

@@ -69,3 +69,6 @@ export { OutboxTable, type OutboxTableName } from './outbox/outbox-table.js';
 export { NotATransactionError, type OutboxTransaction } from './outbox/outbox-transaction.js';
 export { OutsideTransactionError } from './outbox/cls-transactions.js';
 export type { OutboxPool } from './outbox/pg-types.js';
+export { RabbitMqTransport } from './transport/rabbitmq/rabbitmq.transport.js';
+export { RabbitMqConnectError } from './transport/rabbitmq/rabbitmq-connect-error.js';
+export type { RabbitMqOptions, RabbitMqTlsOptions } from './transport/rabbitmq/rabbitmq-options.js';

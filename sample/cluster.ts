@@ -2,8 +2,9 @@ import { SampleProcess } from './sample-process.js';
 
 /**
  * `npm run sample:cluster`: two sample instances on NATS (NATS_URL, default nats://127.0.0.1:4222) or,
- * with EVENT_BUS_TRANSPORT=redis, on Redis Streams (REDIS_URL, default redis://127.0.0.1:6379), on
- * ports 3001 and 3002 (or INSTANCES=n from BASE_PORT=3001). Ctrl-C stops them.
+ * with EVENT_BUS_TRANSPORT=redis, on Redis Streams (REDIS_URL, default redis://127.0.0.1:6379), or with
+ * EVENT_BUS_TRANSPORT=rabbitmq on RabbitMQ (RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672),
+ * on ports 3001 and 3002 (or INSTANCES=n from BASE_PORT=3001). Ctrl-C stops them.
  */
 const count = Number(process.env.INSTANCES ?? 2);
 const basePort = Number(process.env.BASE_PORT ?? 3001);

@@ -1,11 +1,12 @@
 import { NatsServer, freePort } from '../test/support/nats-server.js';
+import { RabbitMqServer } from '../test/support/rabbitmq-server.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { SampleProcess } from './sample-process.js';
 import { WsPlayer, type ServerMessage } from './ws-player.js';
 
 /**
  * `npm run sample:load`: PLAYERS WebSocket players (1,000) across INSTANCES sample instances (2) on
- * a nats-server of its own (or, with EVENT_BUS_TRANSPORT=redis, a redis-server), in ROOMS rooms (100); then ROUNDS rounds (20) in each of which MOVERS
+ * a broker of its own (EVENT_BUS_TRANSPORT: nats by default, or jetstream, redis, rabbitmq), in ROOMS rooms (100); then ROUNDS rounds (20) in each of which MOVERS
  * players (50) move to another room. For every room event, each player that stayed in the room
  * must receive it: latency is publish (the event's `at`, set by the publishing instance) to receipt
  * by the client, and what has not arrived within 10 s of its round is lost.
@@ -53,9 +54,33 @@ async function settle(expectations: Expectation[]): Promise<{ latencies: number[
   return { latencies, lost: pending.length };
 }
 
-const transport = process.env.EVENT_BUS_TRANSPORT === 'redis' ? 'redis' : 'nats';
-const server = transport === 'redis' ? await RedisServer.start() : await NatsServer.start();
-const env: Record<string, string> = transport === 'redis' ? { EVENT_BUS_TRANSPORT: 'redis', REDIS_URL: server.url } : { EVENT_BUS_TRANSPORT: 'nats', NATS_URL: server.url };
+/** A broker started for this run only, and what the instances are told about it. */
+interface Broker {
+  readonly env: Record<string, string>;
+  dispose(): Promise<void>;
+}
+
+/** The broker each transport needs. */
+const brokers: Record<string, () => Promise<Broker>> = {
+  nats: async () => {
+    const nats = await NatsServer.start();
+    return { env: { NATS_URL: nats.url }, dispose: () => nats.dispose() };
+  },
+  redis: async () => {
+    const redis = await RedisServer.start();
+    return { env: { REDIS_URL: redis.url }, dispose: () => redis.dispose() };
+  },
+  rabbitmq: async () => {
+    const rabbitmq = await RabbitMqServer.start();
+    return { env: { RABBITMQ_URL: rabbitmq.url }, dispose: () => rabbitmq.dispose() };
+  },
+};
+brokers.jetstream = brokers.nats;
+
+const transport = process.env.EVENT_BUS_TRANSPORT ?? 'nats';
+if (!brokers[transport]) throw new Error(`EVENT_BUS_TRANSPORT: sample:load runs on ${Object.keys(brokers).join(', ')}, got ${JSON.stringify(transport)}`);
+const server = await brokers[transport]();
+const env = { EVENT_BUS_TRANSPORT: transport, ...server.env };
 const instances = await Promise.all(Array.from({ length: INSTANCES }, async () => SampleProcess.start({ port: await freePort(), env })));
 const players: WsPlayer[] = [];
 try {

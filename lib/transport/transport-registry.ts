@@ -4,6 +4,7 @@ import { jetStreamTransport } from './jetstream/jetstream.transport.js';
 import { memoryTransport } from './memory/memory.transport.js';
 import { natsTransport } from './nats/nats.transport.js';
 import { redisTransport } from './redis/redis.transport.js';
+import { rabbitMqTransport } from './rabbitmq/rabbitmq.transport.js';
 
 /** Transports by the name `EVENT_BUS_TRANSPORT` / `forRoot({ transport })` selects them with; shared by every copy of the package. */
 const factories: Map<string, TransportFactory> = ((globalThis as Record<symbol, unknown>)[Symbol.for('nestjs-domain-events.transports')] ??= new Map([
@@ -11,6 +12,7 @@ const factories: Map<string, TransportFactory> = ((globalThis as Record<symbol, 
   ['nats', natsTransport],
   ['jetstream', jetStreamTransport],
   ['redis', redisTransport],
+  ['rabbitmq', rabbitMqTransport],
 ])) as Map<string, TransportFactory>;
 
 /** Makes a transport selectable by name (`EVENT_BUS_TRANSPORT=<name>`), for an application that brings its own. */

@@ -290,7 +290,7 @@ describe('core NATS in production conditions (instances as separate processes)',
   });
 
   it.each([
-    [{ EVENT_BUS_TRANSPORT: 'kafka' }, 'environment variable EVENT_BUS_TRANSPORT: expected "memory", "nats", "jetstream", "redis", got "kafka"'],
+    [{ EVENT_BUS_TRANSPORT: 'kafka' }, 'environment variable EVENT_BUS_TRANSPORT: expected "memory", "nats", "jetstream", "redis", "rabbitmq", got "kafka"'],
     [{ EVENT_BUS_SOURCE: 'billing service' }, 'environment variable EVENT_BUS_SOURCE: must be a URI-reference'],
     [{ EVENT_BUS_INSTANCE_ID: 'i'.repeat(200) }, 'environment variable EVENT_BUS_INSTANCE_ID: must be at most 128 characters'],
     [{ EVENT_BUS_MAX_MESSAGE_BYTES: 'lots' }, 'environment variable EVENT_BUS_MAX_MESSAGE_BYTES: expected an integer'],

@@ -40,6 +40,7 @@ const prerequisites = [
     name: 'PostgreSQL (initdb, pg_ctl)', why: 'outbox tests (they start their own server)', debian: 'postgresql',
     present: () => existsIn('/usr/lib/postgresql', (version) => executable(join('/usr/lib/postgresql', version, 'bin', 'initdb'))),
   },
+  { name: 'rabbitmq-server', why: 'RabbitMQ tests (they start nodes of their own)', debian: 'rabbitmq-server', present: () => executable('/usr/lib/rabbitmq/bin/rabbitmq-server') },
   { name: 'openssl', why: 'TLS test certificates', debian: 'openssl', present: () => onPath('openssl') },
   { name: 'Chromium', why: 'the admin page test', debian: 'chromium', variable: 'CHROMIUM_PATH', present: () => executable('/usr/bin/chromium') },
 ];

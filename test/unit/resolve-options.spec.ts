@@ -69,7 +69,7 @@ describe('resolveEventBusOptions', () => {
   });
 
   it.each([
-    [{ EVENT_BUS_TRANSPORT: 'kafka' }, 'environment variable EVENT_BUS_TRANSPORT: expected "memory", "nats", "jetstream", "redis", got "kafka"'],
+    [{ EVENT_BUS_TRANSPORT: 'kafka' }, 'environment variable EVENT_BUS_TRANSPORT: expected "memory", "nats", "jetstream", "redis", "rabbitmq", got "kafka"'],
     [{ EVENT_BUS_SUBJECT_PREFIX: 'events.*' }, 'environment variable EVENT_BUS_SUBJECT_PREFIX: token "*"'],
     [{ EVENT_BUS_SUBJECT_PREFIX: 'events..x' }, 'environment variable EVENT_BUS_SUBJECT_PREFIX: token "" must not be empty'],
     [{ EVENT_BUS_INSTANCE_ID: 'pod.1' }, 'environment variable EVENT_BUS_INSTANCE_ID: must not contain'],
