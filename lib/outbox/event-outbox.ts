@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import { ModuleRef } from '@nestjs/core';
 import { EVENT_BUS_MODULE_OPTIONS, EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from '../constants.js';
 import { createTransport } from '../create-transport.js';
-import { DomainEventBus, type OutboxStatus, type PublishOptions, type TransactionalCapture } from '../domain-event-bus.js';
+import { DomainEventBus, type OutboxStatus, type PublishOptions } from '../domain-event-bus.js';
 import type { EventBusModuleOptions } from '../event-bus-options.js';
 import type { DomainEventRegistration } from '../registry/event-registry.js';
 import type { ResolvedEventBusOptions } from '../resolve-options.js';
@@ -40,7 +40,7 @@ export const outboxOptionsProvider = {
  * every publish inside `@Transactional()` is written implicitly. Inert when not configured.
  */
 @Injectable()
-export class EventOutbox implements TransactionalCapture, OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+export class EventOutbox implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('EventOutbox');
   private pool?: OutboxPool;
   private table?: OutboxTable;

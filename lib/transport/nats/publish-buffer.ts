@@ -69,6 +69,7 @@ class Batch {
 }
 
 /**
+ * @internal
  * Publishes accepted but not yet confirmed by the server, per connection. nats.js writes each
  * publish made in its own microtask as one socket write (an awaited publish loop: a write per event),
  * and discards its outbound buffer on every reconnect attempt; this buffer fixes both. `accept()`
