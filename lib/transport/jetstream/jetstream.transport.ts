@@ -22,7 +22,7 @@ import { TransportClosedError, type TransportMessageHandler, type TransportSubsc
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
 import { NatsTransport } from '../nats/nats.transport.js';
 import type { TransportFactory } from '../transport-context.js';
-import { Header, JetStreamDeadLetters, oneLine } from './jetstream-dead-letters.js';
+import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
 import { ensureEventStreams } from './jetstream-streams.js';
 import { KvIdempotencyStore } from './kv-idempotency-store.js';
@@ -279,7 +279,7 @@ export class JetStreamTransport extends NatsTransport {
       return;
     }
     this.logger.error(`dead-lettered ${id} on ${subject} for ${scope} after ${attempts} attempts: ${error.message}`, error.stack);
-    m.term(oneLine(error.message));
+    m.term();
   }
 }
 
