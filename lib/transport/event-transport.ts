@@ -1,5 +1,6 @@
 import type { DeadLetterStore } from '../delivery/dead-letter-store.js';
 import type { DeliveryOptions } from '../delivery/delivery-options.js';
+import type { DeliveryStatus } from '../delivery/durable-delivery.js';
 
 /** An event handed over without encoding (memory transport with the codec off). */
 export interface LocalEnvelope {
@@ -32,6 +33,8 @@ export interface TransportStatus {
   readonly disconnects: number;
   readonly reconnects: number;
   readonly lastError?: string;
+  /** Durable transports: deliveries in flight, attempts timed out, handlers running long. */
+  readonly delivery?: DeliveryStatus;
 }
 
 /**
