@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { DeliveryOptions } from './delivery-options.js';
 import type { IdempotencyStore } from './idempotency-store.js';
+import { IdleSignal } from './idle-signal.js';
 import type { RetryPolicy } from './retry-policy.js';
 
 /** One delivered message, as a durable transport hands it to the delivery. */
@@ -51,6 +52,9 @@ export interface DeliveryStatus {
 /** How many slow handlers status() lists, and how many abandoned ones are remembered until they settle. */
 const SLOW_LISTED = 20;
 const MAX_STRAYS = 1_000;
+
+/** An id from the wire, quoted, escaped and cut before it reaches a log. */
+const wireValue = (id: string | undefined) => (id === undefined ? 'a message' : JSON.stringify(id.slice(0, 128)));
 
 /** Why an attempt ended without an outcome of its own: the delivery stopped, and its message was handed back. */
 const ABANDONED: unique symbol = Symbol('abandoned');
@@ -152,7 +156,7 @@ export class DurableDelivery {
   private inFlight = 0;
   private timedOut = 0;
   private stopped = false;
-  private whenIdle?: () => void;
+  private readonly idle = new IdleSignal();
 
   constructor(
     private readonly retry: RetryPolicy,
@@ -170,7 +174,7 @@ export class DurableDelivery {
     try {
       await this.handle(message, consumer, delivery, run);
     } finally {
-      if (--this.inFlight === 0) this.whenIdle?.();
+      if (--this.inFlight === 0) this.idle.notify();
     }
   }
 
@@ -182,10 +186,10 @@ export class DurableDelivery {
    */
   async stop(timeoutMs: number): Promise<number> {
     this.stopped = true;
-    await this.idle(timeoutMs);
+    if (this.inFlight > 0) await this.idle.wait(timeoutMs);
     let abandoned = 0;
     for (const supervised of this.supervised) if (supervised.end(ABANDONED)) abandoned++;
-    await this.idle(timeoutMs);
+    if (this.inFlight > 0) await this.idle.wait(timeoutMs);
     this.stopTicker();
     return abandoned;
   }
@@ -251,7 +255,7 @@ export class DurableDelivery {
         this.timedOut++;
         const ms = s.deadline - s.startedAt;
         this.logger.warn(
-          `${s.consumer}: handlers of ${s.message.eventId ?? 'a message'} still running after ${ms} ms (attempt ${s.attempt}): ` +
+          `${s.consumer}: handlers of ${wireValue(s.message.eventId)} still running after ${ms} ms (attempt ${s.attempt}): ` +
             'the attempt counts as failed; a handler cannot be cancelled, its promise is ignored when it settles',
         );
         s.end(new HandlerTimeoutError(`handlers did not settle within ${ms} ms (attempt ${s.attempt})`));
@@ -266,17 +270,5 @@ export class DurableDelivery {
   private stopTicker(): void {
     clearInterval(this.ticker);
     this.ticker = undefined;
-  }
-
-  /** Resolves once no delivery is in flight, or after the timeout. */
-  private async idle(timeoutMs: number): Promise<void> {
-    if (this.inFlight === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.whenIdle = resolve;
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    clearTimeout(timer);
-    this.whenIdle = undefined;
   }
 }

@@ -1,3 +1,5 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { createTransport } from '../../lib/create-transport.js';
 import { DeadLetters, resolveEventBusOptions, type DeadLetter, type EventBusModuleOptions, type EventTransport } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
@@ -86,5 +88,13 @@ describe('JetStream dead letters at scale: thousands of letters paged, counted a
     expect(new Set(handled).size).toBe(LETTERS);
     expect(await deadLetters.count()).toBe(0);
     expect(await deadLetters.list()).toEqual([]);
+    // The replays themselves are removed once handled: nothing is left behind in the dead-letter stream.
+    const raw = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(raw);
+      await eventually(async () => expect((await jsm.streams.info('DOMAIN_EVENTS_DLQ')).state.messages).toBe(0));
+    } finally {
+      await raw.close();
+    }
   }, 120_000);
 });

@@ -32,8 +32,11 @@ describe('resolveEventBusOptions', () => {
       source: '/nestjs-domain-events',
       memory: { codec: false },
       nats: { servers: ['nats://127.0.0.1:4222'], connectTimeoutMs: 5000, reconnectTimeWaitMs: 1000, maxReconnectAttempts: -1 },
-      jetstream: { stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory' },
-      retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
+      jetstream: {
+        stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory',
+        publishTimeoutMs: 30_000, maxPublishesInFlight: 1_024, idempotencyMaxEntries: 100_000,
+      },
+      retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000, handlerTimeoutMs: 60_000 },
     });
     expect(options.instanceId).toMatch(/^i[A-Za-z0-9_-]{12}$/);
     expect(resolveAll({}, {}).instanceId).not.toBe(options.instanceId);
@@ -43,11 +46,13 @@ describe('resolveEventBusOptions', () => {
     const env = {
       EVENT_BUS_TRANSPORT: 'jetstream', NATS_URL: ' nats://a:4222 , b:4223 ', EVENT_BUS_SUBJECT_PREFIX: 'game.events',
       EVENT_BUS_INSTANCE_ID: 'pod-1', EVENT_BUS_MEMORY_CODEC: 'yes', EVENT_BUS_RETRY_ATTEMPTS: '3', EVENT_BUS_STREAM: 'GAME',
-      NATS_USER: 'u', NATS_PASSWORD: 'p',
+      NATS_USER: 'u', NATS_PASSWORD: 'p', EVENT_BUS_PUBLISH_TIMEOUT_MS: '45000', EVENT_BUS_MAX_PUBLISHES_IN_FLIGHT: '64',
+      EVENT_BUS_IDEMPOTENCY_MAX_ENTRIES: '5000', EVENT_BUS_HANDLER_TIMEOUT_MS: '2500',
     };
     expect(resolveAll({}, env)).toMatchObject({
       transport: 'jetstream', subjectPrefix: 'game.events', instanceId: 'pod-1', memory: { codec: true },
-      nats: { servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1' }, retry: { attempts: 3 }, jetstream: { stream: 'GAME' },
+      nats: { servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1' }, retry: { attempts: 3, handlerTimeoutMs: 2_500 },
+      jetstream: { stream: 'GAME', publishTimeoutMs: 45_000, maxPublishesInFlight: 64, idempotencyMaxEntries: 5_000 },
     });
     expect(resolveAll({ transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] } }, env)).toMatchObject({
       transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] },
@@ -75,6 +80,11 @@ describe('resolveEventBusOptions', () => {
     [{ EVENT_BUS_STREAM_STORAGE: 'disk' }, 'environment variable EVENT_BUS_STREAM_STORAGE: expected "file", "memory", got "disk"'],
     [{ EVENT_BUS_IDEMPOTENCY: 'redis' }, 'environment variable EVENT_BUS_IDEMPOTENCY: expected "memory", "kv", "off", got "redis"'],
     [{ EVENT_BUS_RETRY_ATTEMPTS: '0' }, 'environment variable EVENT_BUS_RETRY_ATTEMPTS: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_HANDLER_TIMEOUT_MS: '0' }, 'environment variable EVENT_BUS_HANDLER_TIMEOUT_MS: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_PUBLISH_TIMEOUT_MS: '120000' }, 'environment variable EVENT_BUS_PUBLISH_TIMEOUT_MS: must be below the duplicate window (120000 ms)'],
+    [{ EVENT_BUS_PUBLISH_TIMEOUT_MS: '20000', EVENT_BUS_DUPLICATE_WINDOW_MS: '10000' }, 'environment variable EVENT_BUS_PUBLISH_TIMEOUT_MS: must be below the duplicate window (10000 ms): a publish retried past it would be stored twice'],
+    [{ EVENT_BUS_MAX_PUBLISHES_IN_FLIGHT: '0' }, 'environment variable EVENT_BUS_MAX_PUBLISHES_IN_FLIGHT: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_IDEMPOTENCY_MAX_ENTRIES: 'lots' }, 'environment variable EVENT_BUS_IDEMPOTENCY_MAX_ENTRIES: expected an integer, got "lots"'],
     [{ EVENT_BUS_RETRY_INITIAL_DELAY_MS: '500', EVENT_BUS_RETRY_MAX_DELAY_MS: '100' }, 'environment variable EVENT_BUS_RETRY_MAX_DELAY_MS: must not be below the initial delay (500 ms)'],
   ])('fails on %j, naming the variable', (env, message) => {
     expect(() => resolveAll({}, env)).toThrow(EventBusConfigError);
@@ -86,6 +96,11 @@ describe('resolveEventBusOptions', () => {
     expect(() => resolveAll({ nats: { servers: 'ftp://x' } }, {})).toThrow('option nats.servers: "ftp://x" is not a NATS server URL');
     expect(() => resolveAll({ nats: { tls: { keyFile: file } } }, {})).toThrow('option nats.tls.certFile or environment variable NATS_TLS_CERT_FILE: a client certificate needs both');
     expect(() => resolveAll({ retry: { attempts: 1.5 } }, {})).toThrow('option retry.attempts: expected an integer >= 1, got 1.5');
+    expect(() => resolveAll({ jetstream: { duplicateWindowMs: 5_000, publishTimeoutMs: 5_000 } }, {})).toThrow('option jetstream.publishTimeoutMs: must be below the duplicate window (5000 ms)');
+  });
+
+  it('keeps the default publish timeout below a short duplicate window', () => {
+    expect(resolveAll({ jetstream: { duplicateWindowMs: 10_000 } }, {}).jetstream.publishTimeoutMs).toBe(9_999);
   });
 
   it('takes TLS and credentials files that exist', () => {

@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
 import { nanos } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
   jetstream,
   jetstreamManager,
   type ConsumerConfig,
-  type ConsumerMessages,
-  type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -18,12 +15,17 @@ import { DurableDelivery, type DurableMessage } from '../../delivery/durable-del
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
-import { TransportClosedError, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
+import { TransportClosedError, type TransportMessageHandler, type TransportStatus, type TransportSubscription } from '../event-transport.js';
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
 import { NatsTransport } from '../nats/nats.transport.js';
 import type { TransportFactory } from '../transport-context.js';
+import { ConfirmedAcks } from './jetstream-acks.js';
+import { DurableConsumer, type ConsumerContext, type ConsumerStatus, type DurableConsumerConfig } from './jetstream-consumer.js';
 import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
+import { retryTransient } from './jetstream-errors.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
+import { JetStreamPublisher, type PublisherStatus } from './jetstream-publisher.js';
+import { StreamLeadership, type StreamStatus } from './jetstream-stream-leadership.js';
 import { ensureEventStreams } from './jetstream-streams.js';
 import { KvIdempotencyStore } from './kv-idempotency-store.js';
 
@@ -45,15 +47,15 @@ interface ScopedHandler {
   readonly delivery: DeliveryOptions;
 }
 
-/** Whether the promise settles within the time; the timer never outlives it (a stopping process exits at once). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** What status() says of a JetStream transport, beyond the connection. */
+export interface JetStreamTransportStatus extends TransportStatus {
+  /** The event stream's leadership as this instance sees it. */
+  readonly stream?: StreamStatus;
+  readonly publishes?: PublisherStatus;
+  /** Acks the consumer never confirmed within the ack wait (their messages were redelivered). */
+  readonly unconfirmedAcks?: number;
+  /** Consumers recovering from a lost leader, a reconnect or their own loss. */
+  readonly recovering: readonly ConsumerStatus[];
 }
 
 /** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
@@ -61,6 +63,9 @@ function consumerName(scope: string, subject: string): string {
   const readable = subject.replace(/\*/g, 'any').replace(/>/g, 'all').replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
   return `${scope}__${readable}_${createHash('sha256').update(subject).digest('hex').slice(0, 8)}`;
 }
+
+/** The subject a message's acks go to: its implementation has it, the JsMsg type does not say so. */
+const replyOf = (m: JsMsg): string => (m as JsMsg & { readonly reply: string }).reply;
 
 function startPolicy(delivery: DeliveryOptions): Partial<ConsumerConfig> {
   if (delivery.start === 'all') return { deliver_policy: DeliverPolicy.All };
@@ -79,14 +84,14 @@ export class JetStreamTransport extends NatsTransport {
   protected override readonly name = 'jetstream';
   override readonly redelivers = true;
   readonly deadLetters: JetStreamDeadLetters;
-  private js!: JetStreamClient;
   private jsm!: JetStreamManager;
   private delivery!: DurableDelivery;
+  private publisher!: JetStreamPublisher;
+  private leadership?: StreamLeadership;
+  private acks!: ConfirmedAcks;
+  private consumerContext!: ConsumerContext;
   private readonly setups = new Set<Promise<unknown>>();
-  private readonly consumers = new Set<ConsumerMessages>();
-  private readonly inFlight = new Set<Promise<void>>();
-  /** Publishes awaiting their ack: a clean stop waits for them, so that none is reported lost. */
-  private readonly unacked = new Set<Promise<unknown>>();
+  private readonly consumers = new Set<DurableConsumer>();
   private closing = false;
   private readonly scopes = new Map<string, ScopedHandler[]>();
   private readonly instanceScope: string;
@@ -100,13 +105,21 @@ export class JetStreamTransport extends NatsTransport {
   override async connect(): Promise<void> {
     await super.connect();
     const connection = this.openConnection('set up JetStream');
-    this.js = jetstream(connection);
-    this.jsm = await jetstreamManager(connection);
     const options = this.config.jetstream;
-    await ensureEventStreams(this.jsm, this.config.subjectPrefix, options);
-    this.deadLetters.attach(this.js, this.jsm);
+    const js = jetstream(connection);
+    // Startup retries what an election (or a cluster busy creating consumers) leaves unanswered.
+    this.jsm = await retryTransient(options.publishTimeoutMs, () => jetstreamManager(connection));
+    await retryTransient(options.publishTimeoutMs, () => ensureEventStreams(this.jsm, this.config.subjectPrefix, options));
+    this.deadLetters.attach(js, this.jsm);
+    const probe = await jetstreamManager(connection, { timeout: 1_000, checkAPI: false });
+    const leadership = new StreamLeadership(probe, options.stream, this.logger, options.publishTimeoutMs);
+    this.leadership = leadership;
+    this.publisher = new JetStreamPublisher(js, options.publishTimeoutMs, options.maxPublishesInFlight, leadership);
+    this.acks = new ConfirmedAcks(connection, options.ackWaitMs);
+    this.consumerContext = { js, jsm: this.jsm, probe, logger: this.logger, suspectStream: () => leadership.check(), setupTimeoutMs: options.publishTimeoutMs };
+    void this.recoverOnReconnect(connection);
     let inbox: IdempotencyStore | undefined = options.idempotencyStore;
-    if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs);
+    if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs, options.idempotencyMaxEntries);
     if (!inbox && options.idempotency === 'kv') {
       inbox = await KvIdempotencyStore.open(connection, `${options.stream}_INBOX`, options.idempotencyWindowMs, options.replicas);
     }
@@ -116,18 +129,18 @@ export class JetStreamTransport extends NatsTransport {
       // Long handlers keep their message: without working() it would be redelivered after ack_wait.
       Math.max(500, options.ackWaitMs / 3),
       (deliveries) => `not acknowledged within ${options.ackWaitMs} ms on ${deliveries} deliveries (handler crashed or hung)`,
+      this.logger,
     );
   }
 
-  /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
+  /**
+   * Resolves once the stream stored the event (a duplicate id within the window counts as stored).
+   * Through elections and reconnects it is sent again until the publish timeout; it rejects then.
+   */
   override publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
     if (this.closing) throw new TransportClosedError(`cannot publish to ${subject}: the JetStream transport is closing`);
     this.openConnection(`publish to ${subject}`);
-    const ack = this.js.publish(subject, payload, { msgID: id });
-    this.unacked.add(ack);
-    const forget = () => this.unacked.delete(ack);
-    ack.then(forget, forget);
-    return ack;
+    return this.publisher.publish(subject, payload, id);
   }
 
   override subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription {
@@ -139,10 +152,10 @@ export class JetStreamTransport extends NatsTransport {
     if (siblings) siblings.push(scoped);
     else {
       this.scopes.set(scope, [scoped]);
-      this.setUp(this.consumeReplays(scope));
+      this.consumeReplays(scope);
     }
     const options = this.config.jetstream;
-    const config: Partial<ConsumerConfig> = {
+    const config: DurableConsumerConfig = {
       durable_name: name,
       filter_subject: subject,
       ack_policy: AckPolicy.Explicit,
@@ -152,20 +165,14 @@ export class JetStreamTransport extends NatsTransport {
       ...startPolicy(delivery),
       ...(queue ? {} : { inactive_threshold: nanos(options.broadcastInactiveMs) }),
     };
-    const consuming = this.consume(options.stream, config, (m) => this.handle(m, m.subject, scope, scoped));
-    this.setUp(consuming);
+    const consumer = this.consume(options.stream, config, (m) => this.handle(m, m.subject, scope, scoped));
     return {
       unsubscribe: () => {
         this.scopes.set(scope, (this.scopes.get(scope) ?? []).filter((s) => s !== scoped));
-        void consuming.then(
-          async (messages) => {
-            messages.stop();
-            this.consumers.delete(messages);
-            // A group's consumer is shared and durable; an instance's own one goes with its subscription.
-            if (!queue) await this.jsm.consumers.delete(options.stream, name).catch(() => undefined);
-          },
-          () => undefined, // a consumer that could not be created was logged by setUp()
-        );
+        this.consumers.delete(consumer);
+        // A group's consumer is shared and durable; an instance's own one goes with its subscription.
+        if (queue) consumer.stop();
+        else void consumer.delete();
       },
     };
   }
@@ -185,54 +192,63 @@ export class JetStreamTransport extends NatsTransport {
     );
   }
 
-  /** Stops pulling, lets running handlers finish (up to the shutdown timeout) and ack, then drains. */
+  /**
+   * Stops pulling; running handlers may finish and ack and publishes be stored within the shutdown
+   * timeout. Handlers still running then are abandoned: their messages are handed back at once (nak),
+   * for another member to take, and nothing of theirs keeps the process alive. Then drains.
+   */
   override async close(): Promise<void> {
     this.closing = true;
-    for (const messages of this.consumers) messages.stop();
+    for (const consumer of this.consumers) consumer.stop();
     this.consumers.clear();
-    const { shutdownTimeoutMs } = this.config.jetstream;
-    const settled = Promise.all([...this.inFlight, ...[...this.unacked].map((ack) => ack.catch(() => undefined))]);
-    if (!(await settlesWithin(settled, shutdownTimeoutMs))) {
-      this.logger.warn(
-        `after ${shutdownTimeoutMs} ms, ${this.inFlight.size} handlers still run (their events will be redelivered) ` +
-          `and ${this.unacked.size} publishes await their ack`,
-      );
+    this.leadership?.close();
+    if (this.delivery) {
+      const { shutdownTimeoutMs } = this.config.jetstream;
+      const [abandoned, stored] = await Promise.all([this.delivery.stop(shutdownTimeoutMs), this.publisher.settled(shutdownTimeoutMs)]);
+      if (abandoned > 0) this.logger.warn(`after ${shutdownTimeoutMs} ms, ${abandoned} handlers still ran: their events were handed back for redelivery`);
+      if (!stored) this.logger.warn(`after ${shutdownTimeoutMs} ms, ${this.publisher.status().inFlight} publishes still awaited their ack: they are rejected`);
+      this.publisher.close('the JetStream transport closed before the stream stored the event');
+      await this.acks.settled(Math.min(shutdownTimeoutMs, 1_000));
+      this.acks.close();
     }
     await super.close();
   }
 
-  private async consume(stream: string, config: Partial<ConsumerConfig>, onMessage: (m: JsMsg) => void): Promise<ConsumerMessages> {
-    const name = config.durable_name!;
-    try {
-      await this.jsm.consumers.info(stream, name);
-      // Where a durable consumer stands is kept; what may change is how it delivers.
-      await this.jsm.consumers.update(stream, name, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending, max_deliver: config.max_deliver });
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)) throw error;
-      await this.jsm.consumers.add(stream, config);
+  override status(): JetStreamTransportStatus {
+    const recovering = [...this.consumers].map((c) => c.status()).filter((c) => c.recovering);
+    if (!this.delivery) return { ...super.status(), recovering };
+    return {
+      ...super.status(),
+      stream: this.leadership?.status(),
+      publishes: this.publisher.status(),
+      delivery: this.delivery.status(),
+      unconfirmedAcks: this.acks.unconfirmed,
+      recovering,
+    };
+  }
+
+  /** A consumer that pulls into the delivery; its creation is awaited by flush(). */
+  private consume(stream: string, config: DurableConsumerConfig, onMessage: (m: JsMsg) => Promise<void>): DurableConsumer {
+    const batch = Math.min(this.config.jetstream.maxInFlight, config.max_ack_pending ?? 1);
+    const consumer = new DurableConsumer(this.consumerContext, stream, config, batch, (m) => void onMessage(m).catch(this.handlingFailed));
+    this.consumers.add(consumer);
+    this.setUp(consumer.start());
+    return consumer;
+  }
+
+  private readonly handlingFailed = (error: Error) => this.logger.error(`message handling failed: ${error.message}`, error.stack);
+
+  /** After a reconnect, every consumer pulls afresh (the client's heartbeat checks stop while disconnected). */
+  private async recoverOnReconnect(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) {
+      if (status.type === 'reconnect') for (const consumer of this.consumers) consumer.recover(`reconnected to ${status.server}`);
     }
-    const consumer = await this.js.consumers.get(stream, name);
-    const messages = await consumer.consume({
-      max_messages: Math.min(this.config.jetstream.maxInFlight, config.max_ack_pending ?? 1),
-      callback: (m) => {
-        const work = Promise.resolve(onMessage(m));
-        this.track(work);
-      },
-    });
-    this.consumers.add(messages);
-    return messages;
   }
 
-  private track(work: Promise<unknown>): void {
-    const tracked = work.then(() => undefined, (error) => this.logger.error(`message handling failed: ${(error as Error).message}`, (error as Error).stack));
-    this.inFlight.add(tracked);
-    void tracked.finally(() => this.inFlight.delete(tracked));
-  }
-
-  /** A group's (or this instance's) dead letters come back through its replay consumer. */
-  private consumeReplays(scope: string): Promise<ConsumerMessages> {
+  /** A group's (or this instance's) dead letters come back through its replay consumer; each replay is removed once handled. */
+  private consumeReplays(scope: string): void {
     const options = this.config.jetstream;
-    return this.consume(
+    this.consume(
       this.deadLetters.stream,
       {
         durable_name: `${scope}__replay`,
@@ -240,6 +256,7 @@ export class JetStreamTransport extends NatsTransport {
         ack_policy: AckPolicy.Explicit,
         ack_wait: nanos(options.ackWaitMs),
         max_deliver: -1,
+        max_ack_pending: options.maxInFlight,
         deliver_policy: DeliverPolicy.All,
         ...(scope === this.instanceScope ? { inactive_threshold: nanos(options.broadcastInactiveMs) } : {}),
       },
@@ -251,25 +268,29 @@ export class JetStreamTransport extends NatsTransport {
         if (!target) {
           return this.deadLetter(m, original, scope, consumer ?? '', 0, new Error(`replayed, but ${scope} has no handler for ${original} any more`));
         }
-        return this.handle(m, original, scope, target);
+        return this.handle(m, original, scope, target, () => void this.deadLetters.remove(m.seq).catch(this.handlingFailed));
       },
     );
   }
 
-  private handle(m: JsMsg, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler): Promise<void> {
+  /** Delivers one message to a scope's handler; `done` runs once it is acked or dead-lettered (not when retried). */
+  private handle(m: JsMsg, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler, done?: () => void): Promise<void> {
     const message: DurableMessage = {
       eventId: m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || undefined,
       deliveryCount: m.info.deliveryCount,
-      ack: () => m.ack(),
+      ack: () => {
+        this.acks.ack(replyOf(m));
+        done?.();
+      },
       retryLater: (delayMs) => m.nak(delayMs),
-      deadLetter: (attempts, error) => this.deadLetter(m, subject, scope, consumer, attempts, error),
+      deadLetter: (attempts, error) => this.deadLetter(m, subject, scope, consumer, attempts, error, done),
       keepAlive: () => m.working(),
     };
     return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt));
   }
 
   /** Stores the event with why it failed, then terminates it; if it cannot be stored, the event is redelivered instead. */
-  private async deadLetter(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error): Promise<void> {
+  private async deadLetter(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error, done?: () => void): Promise<void> {
     let id: string;
     try {
       id = await this.deadLetters.store(m, subject, scope, consumer, attempts, error);
@@ -279,7 +300,9 @@ export class JetStreamTransport extends NatsTransport {
       return;
     }
     this.logger.error(`dead-lettered ${id} on ${subject} for ${scope} after ${attempts} attempts: ${error.message}`, error.stack);
+    // A plain +TERM: nats-server 2.9 ignores "+TERM <reason>" (the message would stay pending for good).
     m.term();
+    done?.();
   }
 }
 
