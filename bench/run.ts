@@ -15,6 +15,9 @@ import type { Kind } from './worker.js';
  * and writes it as JSON to bench/results/latest.json.
  */
 const long = process.argv.includes('--long');
+/** `--only=7` (or `--only=3,7`): just those scenarios. */
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const selected = (...scenarios: number[]) => !only || scenarios.some((n) => only.includes(String(n)));
 const RUNS = long ? 5 : 3;
 const IN_PROCESS_BURSTS = [1_000, 100_000, 1_000_000];
 const CQRS_MAX_BURST = long ? 1_000_000 : 100_000; // the plain CQRS bus slows down sharply with burst size
@@ -58,40 +61,44 @@ async function inProcess(): Promise<void> {
   }
 }
 
-async function acrossProcesses(natsUrl: string): Promise<void> {
-  const deliveries = async (kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> => {
-    const rig = await CrossProcessRig.start(kind, natsUrl, subscribers);
-    try {
-      await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
-      const runs: Delivery[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
-      return runs;
-    } finally {
-      await rig.stop();
-    }
-  };
-  const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+/** Runs of one cross-process rig, after a warm-up. */
+async function deliveries(natsUrl: string, kind: Kind, subscribers: number, command: Parameters<CrossProcessRig['run']>[0]): Promise<Delivery[]> {
+  const rig = await CrossProcessRig.start(kind, natsUrl, subscribers);
+  try {
+    await rig.run({ cmd: 'burst', count: 5_000 }); // warm-up
+    const runs: Delivery[] = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await rig.run(command));
+    return runs;
+  } finally {
+    await rig.stop();
+  }
+}
 
+const med = (runs: Delivery[], key: keyof Delivery) => median(runs.map((r) => r[key]));
+
+async function acrossProcesses(url: string): Promise<void> {
   const burst = { cmd: 'burst', count: CROSS_PROCESS_EVENTS } as const;
-  const ours = await deliveries('ours', 1, burst);
+  const ours = await deliveries(url, 'ours', 1, burst);
   if (med(ours, 'rebuilt') !== CROSS_PROCESS_EVENTS) throw new Error('ours: events did not arrive as class instances');
   const oursRate = med(ours, 'eventsPerSecond');
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries('raw', 1, burst), 'eventsPerSecond'));
-  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries('microservices', 1, burst), 'eventsPerSecond'));
+  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, 'raw nats.js + JSON', med(await deliveries(url, 'raw', 1, burst), 'eventsPerSecond'));
+  add('3. across processes, core NATS', 'events/s received and rebuilt', oursRate, '@nestjs/microservices NATS', med(await deliveries(url, 'microservices', 1, burst), 'eventsPerSecond'));
 
   for (const perSecond of [1_000, 10_000]) {
     const rate = { cmd: 'rate', perSecond, seconds: RATE_SECONDS } as const;
-    const [o, r] = [await deliveries('ours', 1, rate), await deliveries('raw', 1, rate)];
+    const [o, r] = [await deliveries(url, 'ours', 1, rate), await deliveries(url, 'raw', 1, rate)];
     for (const key of ['p50Ms', 'p99Ms', 'maxMs'] as const) {
       add(`4. latency at ${perSecond.toLocaleString('en')}/s (lower is better)`, `${key.replace('Ms', '')} ms`, med(o, key), 'raw nats.js + JSON', med(r, key));
     }
   }
 
   const fanOut = { cmd: 'burst', count: FAN_OUT_EVENTS } as const;
-  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries('ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries('raw', 4, fanOut), 'eventsPerSecond'));
+  add('5. fan-out, 1 publisher to 4 subscribers', 'events/s at the slowest subscriber', med(await deliveries(url, 'ours', 4, fanOut), 'eventsPerSecond'), 'raw nats.js + JSON', med(await deliveries(url, 'raw', 4, fanOut), 'eventsPerSecond'));
+}
 
+async function jetStream(url: string): Promise<void> {
   const durable = { cmd: 'burst', count: JETSTREAM_EVENTS } as const;
-  const [oursJs, rawJs] = [await deliveries('ours-jetstream', 1, durable), await deliveries('raw-jetstream', 1, durable)];
+  const [oursJs, rawJs] = [await deliveries(url, 'ours-jetstream', 1, durable), await deliveries(url, 'raw-jetstream', 1, durable)];
   const jetstream = `7. JetStream, ${JETSTREAM_WINDOW} in flight`;
   add(jetstream, 'events/s published and acknowledged', med(oursJs, 'publishedPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'publishedPerSecond'));
   add(jetstream, 'events/s consumed by a group (acked)', med(oursJs, 'eventsPerSecond'), 'raw @nats-io/jetstream', med(rawJs, 'eventsPerSecond'));
@@ -119,9 +126,10 @@ mkdirSync(confDir, { recursive: true });
 writeFileSync(join(confDir, 'nats.conf'), 'max_pending: 1073741824\n');
 const server = await NatsServer.start(['-c', join(confDir, 'nats.conf')]);
 try {
-  await memory(); // first, so that no other scenario's garbage is in the figures
-  await inProcess();
-  await acrossProcesses(server.url);
+  if (selected(6)) await memory(); // first, so that no other scenario's garbage is in the figures
+  if (selected(1, 2)) await inProcess();
+  if (selected(3, 4, 5)) await acrossProcesses(server.url);
+  if (selected(7)) await jetStream(server.url);
 } finally {
   await server.dispose();
 }

@@ -6,7 +6,7 @@ import type { RetryPolicy } from './retry-policy.js';
 
 /** One delivered message, as a durable transport hands it to the delivery. */
 export interface DurableMessage {
-  /** The event id when the transport knows it without decoding (a header); handled ids are recorded by it. */
+  /** The event id when the transport knows it without decoding (a header); handled ids are recorded by it. Read only when needed. */
   readonly eventId: string | undefined;
   /** Deliveries of this message so far, this one included (from 1). */
   readonly deliveryCount: number;
@@ -211,7 +211,7 @@ export class DurableDelivery {
   }
 
   private async handle(message: DurableMessage, consumer: string, delivery: DeliveryOptions, run: AttemptRunner): Promise<void> {
-    const id = message.eventId;
+    const id = this.inbox ? message.eventId : undefined;
     if (id && this.inbox && (await this.inbox.seen(consumer, id))) return message.ack();
     const delivered = message.deliveryCount;
     if (this.retry.exhausted(delivered, delivery)) {

@@ -14,9 +14,11 @@ interface PendingAck {
 /**
  * Acks the consumer confirms. A plain ack is fire-and-forget: one sent to a consumer leader that just
  * died is lost, its message is redelivered after the ack wait (handled twice, and holding one of the
- * consumer's max_ack_pending slots meanwhile). Each ack here asks for the server's reply and is sent
- * again every second until one comes (the new leader's), for up to the ack wait. Replies arrive on one
- * subscription; one timer checks every pending ack, so that an ack costs no timer of its own.
+ * consumer's max_ack_pending slots meanwhile). An ack confirmed here asks for the server's reply and is
+ * sent again every second until one comes (the new leader's), for up to the ack wait; acking a message
+ * again is harmless. Replies arrive on one subscription; one timer checks every pending ack, so that an
+ * ack costs no timer of its own. A confirmation costs a reply per ack: consumers use it only around a
+ * recovery (see DurableConsumer.ack).
  */
 export class ConfirmedAcks {
   private readonly pending = new Map<string, PendingAck>();
@@ -43,11 +45,11 @@ export class ConfirmedAcks {
   }
 
   /** Acks a message by its reply subject; confirmed (or given up) in the background. */
-  ack(reply: string): void {
+  confirm(reply: string): void {
     const token = (this.next++).toString(36);
     const now = Date.now();
     this.pending.set(token, { reply, firstSent: now, lastSent: now });
-    this.connection.publish(reply, ACK, { reply: this.prefix + token });
+    this.send(reply, token);
     this.ticker ??= setInterval(() => this.resend(), RESEND_MS / 2).unref();
   }
 
@@ -60,6 +62,14 @@ export class ConfirmedAcks {
     clearInterval(this.ticker);
     this.ticker = undefined;
     this.subscription.unsubscribe();
+  }
+
+  private send(reply: string, token: string): void {
+    try {
+      this.connection.publish(reply, ACK, { reply: this.prefix + token });
+    } catch {
+      // closed or draining: the message is redelivered after the ack wait
+    }
   }
 
   private resend(): void {
@@ -76,7 +86,7 @@ export class ConfirmedAcks {
       // Moved to the end, so that the map stays in sending order.
       this.pending.delete(token);
       this.pending.set(token, ack);
-      if (!this.connection.isClosed()) this.connection.publish(ack.reply, ACK, { reply: this.prefix + token });
+      this.send(ack.reply, token);
     }
     if (this.pending.size === 0) {
       clearInterval(this.ticker);

@@ -9,6 +9,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import type { ConfirmedAcks } from './jetstream-acks.js';
 import { retryTransient } from './jetstream-errors.js';
 
 /**
@@ -24,6 +25,9 @@ const ROUTINE_RECOVERY_MS = 1_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
+/** The subject a message's acks go to: its implementation has it, the JsMsg type does not say so. */
+const replyOf = (m: JsMsg): string => (m as JsMsg & { readonly reply: string }).reply;
+
 const isNotFound = (error: unknown) => error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound;
 
 /** What a consumer works with. */
@@ -37,6 +41,7 @@ export interface ConsumerContext {
   readonly suspectStream: () => void;
   /** How long creating a consumer is retried through an election (the publish timeout). */
   readonly setupTimeoutMs: number;
+  readonly acks: ConfirmedAcks;
 }
 
 export interface ConsumerStatus {
@@ -60,6 +65,9 @@ export class DurableConsumer {
   private stopped = false;
   /** The stream sequence of the last message received: a recreated consumer starts after it. */
   private lastSeen = 0;
+  /** The reply subjects of the last plain acks, oldest overwritten first: those a dead leader may have lost. */
+  private readonly recentAcks: (string | undefined)[];
+  private nextAck = 0;
 
   constructor(
     private readonly context: ConsumerContext,
@@ -67,8 +75,11 @@ export class DurableConsumer {
     private readonly config: DurableConsumerConfig,
     /** Messages pulled at once. */
     private readonly batch: number,
-    private readonly onMessage: (m: JsMsg) => void,
-  ) {}
+    private readonly onMessage: (m: JsMsg, from: DurableConsumer) => void,
+  ) {
+    // After a leader dies no new message arrives: the acks it may have lost are among the last 2 batches.
+    this.recentAcks = new Array<string | undefined>(Math.max(16, 2 * batch));
+  }
 
   get name(): string {
     return this.config.durable_name;
@@ -91,6 +102,21 @@ export class DurableConsumer {
       }
       await this.pull();
     });
+  }
+
+  /**
+   * Acks a message it delivered. A plain ack while all is well (it costs nothing more); while
+   * recovering, a confirmed one. Once recovered, the last plain acks are sent again and confirmed: those
+   * a leader that died may have lost, so that they are not redelivered after the ack wait.
+   */
+  ack(m: JsMsg): void {
+    if (this.recovering) {
+      this.context.acks.confirm(replyOf(m));
+      return;
+    }
+    m.ack();
+    this.recentAcks[this.nextAck] = replyOf(m);
+    this.nextAck = (this.nextAck + 1) % this.recentAcks.length;
   }
 
   /** Recovers (once at a time) after a sign that the consumer may have lost contact. */
@@ -131,7 +157,7 @@ export class DurableConsumer {
       idle_heartbeat: IDLE_HEARTBEAT_MS,
       callback: (m) => {
         this.lastSeen = m.seq;
-        this.onMessage(m);
+        this.onMessage(m, this);
       },
     });
     if (this.stopped) {
@@ -158,6 +184,7 @@ export class DurableConsumer {
         await stale?.close();
         try {
           await this.pull();
+          this.confirmRecentAcks();
           const ms = Date.now() - started;
           const { reason } = this.recovering!;
           if (ms < ROUTINE_RECOVERY_MS) this.context.logger.debug(`consumer ${this.name} delivers again after ${ms} ms (${reason})`);
@@ -169,6 +196,11 @@ export class DurableConsumer {
       }
       await sleep(RECOVERY_POLL_MS);
     }
+  }
+
+  private confirmRecentAcks(): void {
+    for (const reply of this.recentAcks) if (reply !== undefined) this.context.acks.confirm(reply);
+    this.recentAcks.fill(undefined);
   }
 
   /** True once the consumer answers with a leader; a consumer that is gone is recreated (and asked for again). */

@@ -58,14 +58,54 @@ export interface JetStreamTransportStatus extends TransportStatus {
   readonly recovering: readonly ConsumerStatus[];
 }
 
+/** Where a delivered message goes when it failed for good. */
+type DeadLetterSink = (m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error, done?: () => void) => Promise<void>;
+
+/** One delivered message as the durable delivery sees it: one object per message; its headers are read only when asked for. */
+class DeliveredMessage implements DurableMessage {
+  constructor(
+    private readonly m: JsMsg,
+    private readonly from: DurableConsumer,
+    private readonly subject: string,
+    private readonly scope: string,
+    private readonly consumer: string,
+    private readonly sink: DeadLetterSink,
+    /** Runs once the message is acked or dead-lettered. */
+    private readonly done: (() => void) | undefined,
+  ) {}
+
+  get eventId(): string | undefined {
+    const headers = this.m.headers;
+    return headers?.get(Header.EventId) || headers?.get(Header.MsgId) || undefined;
+  }
+
+  get deliveryCount(): number {
+    return this.m.info.deliveryCount;
+  }
+
+  ack(): void {
+    this.from.ack(this.m);
+    this.done?.();
+  }
+
+  retryLater(delayMs: number): void {
+    this.m.nak(delayMs);
+  }
+
+  deadLetter(attempts: number, error: Error): Promise<void> {
+    return this.sink(this.m, this.subject, this.scope, this.consumer, attempts, error, this.done);
+  }
+
+  keepAlive(): void {
+    this.m.working();
+  }
+}
+
 /** A consumer name for a scope and subject: readable, and unique through a hash of the exact subject. */
 function consumerName(scope: string, subject: string): string {
   const readable = subject.replace(/\*/g, 'any').replace(/>/g, 'all').replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
   return `${scope}__${readable}_${createHash('sha256').update(subject).digest('hex').slice(0, 8)}`;
 }
-
-/** The subject a message's acks go to: its implementation has it, the JsMsg type does not say so. */
-const replyOf = (m: JsMsg): string => (m as JsMsg & { readonly reply: string }).reply;
 
 function startPolicy(delivery: DeliveryOptions): Partial<ConsumerConfig> {
   if (delivery.start === 'all') return { deliver_policy: DeliverPolicy.All };
@@ -116,7 +156,15 @@ export class JetStreamTransport extends NatsTransport {
     this.leadership = leadership;
     this.publisher = new JetStreamPublisher(js, options.publishTimeoutMs, options.maxPublishesInFlight, leadership);
     this.acks = new ConfirmedAcks(connection, options.ackWaitMs);
-    this.consumerContext = { js, jsm: this.jsm, probe, logger: this.logger, suspectStream: () => leadership.check(), setupTimeoutMs: options.publishTimeoutMs };
+    this.consumerContext = {
+      js,
+      jsm: this.jsm,
+      probe,
+      acks: this.acks,
+      logger: this.logger,
+      suspectStream: () => leadership.check(),
+      setupTimeoutMs: options.publishTimeoutMs,
+    };
     void this.recoverOnReconnect(connection);
     let inbox: IdempotencyStore | undefined = options.idempotencyStore;
     if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs, options.idempotencyMaxEntries);
@@ -165,7 +213,7 @@ export class JetStreamTransport extends NatsTransport {
       ...startPolicy(delivery),
       ...(queue ? {} : { inactive_threshold: nanos(options.broadcastInactiveMs) }),
     };
-    const consumer = this.consume(options.stream, config, (m) => this.handle(m, m.subject, scope, scoped));
+    const consumer = this.consume(options.stream, config, (m, from) => this.handle(m, from, m.subject, scope, scoped));
     return {
       unsubscribe: () => {
         this.scopes.set(scope, (this.scopes.get(scope) ?? []).filter((s) => s !== scoped));
@@ -228,9 +276,9 @@ export class JetStreamTransport extends NatsTransport {
   }
 
   /** A consumer that pulls into the delivery; its creation is awaited by flush(). */
-  private consume(stream: string, config: DurableConsumerConfig, onMessage: (m: JsMsg) => Promise<void>): DurableConsumer {
+  private consume(stream: string, config: DurableConsumerConfig, onMessage: (m: JsMsg, from: DurableConsumer) => Promise<void>): DurableConsumer {
     const batch = Math.min(this.config.jetstream.maxInFlight, config.max_ack_pending ?? 1);
-    const consumer = new DurableConsumer(this.consumerContext, stream, config, batch, (m) => void onMessage(m).catch(this.handlingFailed));
+    const consumer = new DurableConsumer(this.consumerContext, stream, config, batch, (m, from) => void onMessage(m, from).catch(this.handlingFailed));
     this.consumers.add(consumer);
     this.setUp(consumer.start());
     return consumer;
@@ -260,7 +308,7 @@ export class JetStreamTransport extends NatsTransport {
         deliver_policy: DeliverPolicy.All,
         ...(scope === this.instanceScope ? { inactive_threshold: nanos(options.broadcastInactiveMs) } : {}),
       },
-      (m) => {
+      (m, from) => {
         const original = m.headers?.get(Header.Subject) ?? '';
         const consumer = m.headers?.get(Header.Consumer);
         // Back to the consumer that gave up on it; several of one scope may have matched the subject.
@@ -268,26 +316,19 @@ export class JetStreamTransport extends NatsTransport {
         if (!target) {
           return this.deadLetter(m, original, scope, consumer ?? '', 0, new Error(`replayed, but ${scope} has no handler for ${original} any more`));
         }
-        return this.handle(m, original, scope, target, () => void this.deadLetters.remove(m.seq).catch(this.handlingFailed));
+        return this.handle(m, from, original, scope, target, () => void this.deadLetters.remove(m.seq).catch(this.handlingFailed));
       },
     );
   }
 
   /** Delivers one message to a scope's handler; `done` runs once it is acked or dead-lettered (not when retried). */
-  private handle(m: JsMsg, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler, done?: () => void): Promise<void> {
-    const message: DurableMessage = {
-      eventId: m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || undefined,
-      deliveryCount: m.info.deliveryCount,
-      ack: () => {
-        this.acks.ack(replyOf(m));
-        done?.();
-      },
-      retryLater: (delayMs) => m.nak(delayMs),
-      deadLetter: (attempts, error) => this.deadLetter(m, subject, scope, consumer, attempts, error, done),
-      keepAlive: () => m.working(),
-    };
+  private handle(m: JsMsg, from: DurableConsumer, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler, done?: () => void): Promise<void> {
+    const message = new DeliveredMessage(m, from, subject, scope, consumer, this.deadLetterOf, done);
     return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt));
   }
+
+  private readonly deadLetterOf: DeadLetterSink = (m, subject, scope, consumer, attempts, error, done) =>
+    this.deadLetter(m, subject, scope, consumer, attempts, error, done);
 
   /** Stores the event with why it failed, then terminates it; if it cannot be stored, the event is redelivered instead. */
   private async deadLetter(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error, done?: () => void): Promise<void> {
