@@ -5,6 +5,8 @@ import { backoffMs, isTransient, transientReason } from './jetstream-errors.js';
 
 /** The longest one attempt waits for its ack: a leader killed mid-request never answers, so ask again soon. */
 const ATTEMPT_TIMEOUT_MS = 2_000;
+/** The least: a last attempt near the deadline still gets the time for an answer (it may end this much past the deadline). */
+const MIN_ATTEMPT_TIMEOUT_MS = 250;
 
 /** A publish the stream did not store within the publish timeout. */
 export class PublishTimeoutError extends Error {
@@ -86,7 +88,7 @@ export class JetStreamPublisher {
   }
 
   private attempt(subject: string, payload: Uint8Array, id: string, started: number, n: number): Promise<PubAck> {
-    const timeout = Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1, started + this.deadlineMs - Date.now()));
+    const timeout = Math.min(ATTEMPT_TIMEOUT_MS, Math.max(MIN_ATTEMPT_TIMEOUT_MS, started + this.deadlineMs - Date.now()));
     return this.js.publish(subject, payload, { msgID: id, timeout }).then(
       (ack) => {
         if (n > 0) this.retrying--;

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { nanos } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
