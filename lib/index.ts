@@ -29,12 +29,20 @@ export { EventBusConfigError } from './config/settings.js';
 export { resolveEventBusOptions, type ResolvedEventBusOptions } from './resolve-options.js';
 export { MemoryIdempotencyStore, type IdempotencyStore } from './delivery/idempotency-store.js';
 export { RetryPolicy, type RetryDecision, type RetryOptions } from './delivery/retry-policy.js';
-export { DurableDelivery, type AttemptRunner, type DurableMessage } from './delivery/durable-delivery.js';
+export {
+  DurableDelivery,
+  HandlerTimeoutError,
+  type AttemptRunner,
+  type DeliveryStatus,
+  type DurableMessage,
+  type SlowHandler,
+} from './delivery/durable-delivery.js';
 export type { DeliveryOptions, StartPosition } from './delivery/delivery-options.js';
 export type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStore } from './delivery/dead-letter-store.js';
 export { EVENT_TRANSPORT, RESOLVED_EVENT_BUS_OPTIONS } from './constants.js';
 export type { EnvelopeExtensions } from './codec/envelope-extensions.js';
 export {
+  PublishTimeoutError,
   TransportClosedError,
   type ConsumerStatus,
   type EventTransport,
@@ -54,11 +62,11 @@ export type { MemoryOptions } from './transport/memory/memory-options.js';
 export { NatsConnectError, NatsTransport } from './transport/nats/nats.transport.js';
 export { PublishBufferFullError, type PublishConfirm } from './transport/nats/publish-buffer.js';
 export type { NatsOptions, NatsTlsOptions } from './transport/nats/nats-options.js';
-export { JetStreamTransport } from './transport/jetstream/jetstream.transport.js';
+export { JetStreamTransport, type JetStreamTransportStatus } from './transport/jetstream/jetstream.transport.js';
 export type { JetStreamOptions } from './transport/jetstream/jetstream-options.js';
 export { KvIdempotencyStore } from './transport/jetstream/kv-idempotency-store.js';
 export { StreamConflictError } from './transport/jetstream/jetstream-streams.js';
-export { PublishTimeoutError, RedisConnectError, RedisTransport } from './transport/redis/redis.transport.js';
+export { RedisConnectError, RedisTransport } from './transport/redis/redis.transport.js';
 export { RedisClientMissingError } from './transport/redis/redis-client.js';
 export type { RedisOptions, RedisTlsOptions } from './transport/redis/redis-options.js';
 export { EventBusTestingModule } from './testing/event-bus-testing.module.js';

@@ -20,6 +20,8 @@ export interface SubscribeOptions {
   start?: StartPosition;
   /** Durable transports: handle the events one at a time, in stream order, so each routing key in order. */
   ordered?: boolean;
+  /** Durable transports: how long one attempt may run before it counts as failed (default: the module's retry.handlerTimeoutMs). */
+  timeoutMs?: number;
 }
 
 export interface EventSubscription {
@@ -90,7 +92,7 @@ export class ListenerSets {
     } else if (!sameDelivery(set.delivery, delivery)) {
       throw new Error(
         `${listener.description}: ${set.listeners[0]?.description} handles ${route.id}${options.group ? ` in group ${options.group}` : ''} ` +
-          'with other attempts/start/ordered options; handlers that share a route and group must share these options',
+          'with other attempts/start/ordered/timeoutMs options; handlers that share a route and group must share these options',
       );
     }
     set.listeners = [...set.listeners, listener];

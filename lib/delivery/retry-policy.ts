@@ -8,13 +8,23 @@ export interface RetryOptions {
   /** Delay before the second delivery; doubled for each next one, with jitter. */
   initialDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * How long one attempt of a handler may run before it counts as failed (retried, then dead-lettered);
+   * per handler: `@OnDomainEvent(…, { timeoutMs })`. A handler cannot be cancelled: its promise is ignored when it settles.
+   */
+  handlerTimeoutMs?: number;
 }
 
 export interface ResolvedRetryOptions {
   readonly attempts: number;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+  /** Absent: DEFAULT_HANDLER_TIMEOUT_MS. */
+  readonly handlerTimeoutMs?: number;
 }
+
+/** How long an attempt may run by default: long for an event handler, yet a hung one cannot stall its consumer for good. */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000;
 
 /** What to do with a delivery whose handlers failed. */
 export type RetryDecision =
@@ -32,6 +42,7 @@ export function resolveRetryOptions(retry: RetryOptions = {}, env: Env = process
     attempts: integerSetting(env, retry.attempts, 'retry.attempts', 'EVENT_BUS_RETRY_ATTEMPTS', 1, 5),
     initialDelayMs,
     maxDelayMs,
+    handlerTimeoutMs: integerSetting(env, retry.handlerTimeoutMs, 'retry.handlerTimeoutMs', 'EVENT_BUS_HANDLER_TIMEOUT_MS', 1, DEFAULT_HANDLER_TIMEOUT_MS),
   };
 }
 
@@ -60,6 +71,11 @@ export class RetryPolicy {
   afterFailure(attempt: number, error: unknown, delivery: DeliveryOptions): RetryDecision {
     if (error instanceof DecodeError || attempt >= delivery.attempts) return DEAD_LETTER;
     return { action: 'retry', delayMs: this.delayMs(attempt) };
+  }
+
+  /** How long one attempt of a subscription's handlers may run. */
+  timeoutMs(delivery: DeliveryOptions): number {
+    return delivery.timeoutMs ?? this.options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
   }
 
   /**

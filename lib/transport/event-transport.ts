@@ -4,6 +4,7 @@ import type { DeliveryOptions } from '../delivery/delivery-options.js';
 import type { MessageHeaders } from '../message-headers.js';
 
 export type { MessageHeaders } from '../message-headers.js';
+import type { DeliveryStatus } from '../delivery/durable-delivery.js';
 
 /** An event handed over without encoding (memory transport with the codec off). */
 export interface LocalEnvelope {
@@ -67,6 +68,8 @@ export interface TransportStatus {
   readonly slowConsumers?: number;
   /** When `connected` last changed (ISO 8601): connected since, or disconnected since. */
   readonly since?: string;
+  /** Durable transports: deliveries in flight, attempts timed out, handlers running long. */
+  readonly delivery?: DeliveryStatus;
 }
 
 /** One durable consumer, as its server reports it. */
@@ -134,4 +137,9 @@ export interface EventTransport {
 
 export class TransportClosedError extends Error {
   override readonly name = 'TransportClosedError';
+}
+
+/** A publish the broker did not confirm within the transport's publish timeout (it may still have been stored). */
+export class PublishTimeoutError extends Error {
+  override readonly name = 'PublishTimeoutError';
 }

@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import type { DeadLetter } from '../../lib/index.js';
+import type { DeadLetter, JetStreamTransportStatus } from '../../lib/index.js';
 import type { HandlerRecord } from '../support/instance-protocol.js';
 import { eventually } from '../support/instances.js';
 import { NatsCluster } from '../support/nats-cluster.js';
@@ -277,6 +277,79 @@ describe('JetStream: durable at-least-once delivery (instances as separate proce
     await eventually(() => expect(seenIds(fileRecords(other.name), 'group:billing', 'kvafter')).toEqual(['kvafter-0']));
     expect(['a', 'b'].flatMap((n) => seenIds(fileRecords(n), 'group:billing', 'kv'))).toEqual(['kv-0']);
     expect(seenIds(await other.records(), 'cqrs', 'kv')).toEqual(['kv-0', 'kv-0']); // it was delivered twice indeed
+  });
+
+  it('bounds a hung handler at shutdown: the process exits by itself, and another member gets its event at once', async () => {
+    // A long ack wait and handler timeout: only the hand-back at shutdown can bring the event to b soon.
+    const env = { EVENT_BUS_ACK_WAIT_MS: '60000', EVENT_BUS_SHUTDOWN_TIMEOUT_MS: '500', FIXTURE_EXIT: 'natural' };
+    const [a, b] = [await start('a', env), await start('b', env)];
+    // One event at a time until one is stuck on a (the group's members share the events).
+    let sent = 0;
+    await eventually(async () => {
+      await b.send({ cmd: 'publish', type: 'OrderPlaced', ids: [`stuck-${sent++}`] });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seenIds(fileRecords('a'), 'stuck', 'stuck').length).toBeGreaterThan(0);
+    });
+    const stuckOnA = await eventually(() => {
+      const held = seenIds(fileRecords('a'), 'stuck', 'stuck');
+      expect(held.length + seenIds(fileRecords('b'), 'stuck', 'stuck').length).toBe(sent);
+      return held;
+    });
+    await a.close(); // resolves once the process exited: nothing of the bus keeps it alive
+    await eventually(() => {
+      const takenOver = seen(fileRecords('b'), 'stuck', 'stuck').filter((r) => r.attempt === 2).map((r) => r.eventId);
+      expect(sorted(takenOver)).toEqual(sorted(stuckOnA));
+    }, 20_000);
+  });
+
+  it('fails a hung handler\'s attempt at its timeout: the group goes on, the event is retried, then dead-lettered', async () => {
+    // As many hung handlers as the consumer has deliveries in flight: without a timeout, nothing else would run.
+    const a = await start('a', { EVENT_BUS_MAX_IN_FLIGHT: '4' });
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ids('hang', 4) });
+    await eventually(() => expect(seen(fileRecords('a'), 'hung', 'hang').length).toBe(4));
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ids('unhung', 10) });
+    await eventually(() => expect(sorted(seenIds(fileRecords('a'), 'hung', 'unhung'))).toEqual(sorted(ids('unhung', 10))), 30_000);
+    const letters = await eventually(async () => {
+      const list = ((await a.send({ cmd: 'deadLetters' })) as DeadLetter[]).filter((l) => l.group === 'hung');
+      expect(list).toHaveLength(4);
+      return list;
+    }, 30_000);
+    expect(letters.every((l) => l.attempts === 2 && l.error.startsWith('HandlerTimeoutError: handlers did not settle within 1500 ms'))).toBe(true);
+    expect(seen(fileRecords('a'), 'hung', 'hang').map((r) => r.attempt).sort()).toEqual(['1', '1', '1', '1', '2', '2', '2', '2'].map(Number));
+    // The status shows what timed out, and the handlers that still run although their events went on.
+    const { delivery } = (await a.status()).transport as JetStreamTransportStatus;
+    expect(delivery!.timedOut).toBe(8);
+    expect(delivery!.slow.filter((h) => h.abandoned && h.consumer.startsWith('hung__'))).toHaveLength(8);
+  });
+
+  it('does not let one hung handler block an ordered group for good', async () => {
+    const a = await start('a');
+    const players = [...ids('ord', 5), 'ord-x-hangs', ...ids('ord', 10).slice(5)];
+    await a.send({ cmd: 'publish', type: 'PlayerEnteredRoom', ids: players, room: 'room-9', via: 'domain-all' });
+    await eventually(() => expect(seenIds(fileRecords('a'), 'ordered', 'ord')).toEqual(ids('ord', 10)), 30_000);
+    const letters = ((await a.send({ cmd: 'deadLetters' })) as DeadLetter[]).filter((l) => l.group === 'ordered');
+    expect(letters).toMatchObject([{ type: 'PlayerEnteredRoom', attempts: 2 }]);
+    expect(letters[0]!.error).toContain('HandlerTimeoutError');
+  });
+
+  it('creates a group\'s consumer again when it is deleted under its running members, and goes on delivering', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    await a.send({ cmd: 'publish', type: 'OrderPlaced', ids: ['before-0'] });
+    await eventually(() => expect(['a', 'b'].flatMap((n) => seenIds(fileRecords(n), 'group:billing', 'before'))).toEqual(['before-0']));
+    const raw = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(raw);
+      for await (const consumer of jsm.consumers.list('DOMAIN_EVENTS')) {
+        if (consumer.name.startsWith('billing__')) await jsm.consumers.delete('DOMAIN_EVENTS', consumer.name);
+      }
+    } finally {
+      await raw.close();
+    }
+    await b.send({ cmd: 'publish', type: 'OrderPlaced', ids: ids('recreated', 5) });
+    await eventually(() => {
+      const billed = ['a', 'b'].flatMap((n) => seenIds(fileRecords(n), 'group:billing', 'recreated'));
+      expect(sorted(billed)).toEqual(ids('recreated', 5));
+    }, 30_000);
   });
 
   it('refuses to start on a stream that conflicts with its configuration, naming the difference', async () => {

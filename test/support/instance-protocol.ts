@@ -15,6 +15,8 @@ export type InstanceCommand =
       /** Publish inside an active OpenTelemetry span of this name (instances started with FIXTURE_OTEL=true). */
       span?: string;
     }
+  /** Publishes each event on its own, all in flight at once, and reports how each publish settled. */
+  | { cmd: 'publishSettled'; type: FixtureEventType; ids: string[] }
   | { cmd: 'publishUnregistered' }
   | { cmd: 'subscribe'; name: string; pattern: string; key?: string; group?: string; start?: 'new' | 'all' | number }
   | { cmd: 'unsubscribe'; name: string }
@@ -77,6 +79,14 @@ export interface HandlerRecord {
   causationId?: string;
   /** The event is an instance of its class, with its Dates, value objects and bigints rebuilt. */
   intact: boolean;
+}
+
+/** How one publish of a `publishSettled` command settled, and how long it took. */
+export interface PublishOutcome {
+  id: string;
+  ok: boolean;
+  ms: number;
+  error?: string;
 }
 
 export type InstanceReply = { ok: true; value?: unknown } | { ok: false; error: string };

@@ -1,6 +1,14 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTransport } from '../../lib/create-transport.js';
-import { NatsConnectError, resolveEventBusOptions, type EventBusModuleOptions, type EventTransport, type TransportPayload } from '../../lib/index.js';
+import {
+  NatsConnectError,
+  PublishTimeoutError,
+  resolveEventBusOptions,
+  TransportClosedError,
+  type EventBusModuleOptions,
+  type EventTransport,
+  type TransportPayload,
+} from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 import { freePort, NatsServer } from '../support/nats-server.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -69,6 +77,40 @@ describe('JetStream transport with an idempotency store of its own', () => {
     } finally {
       await js.close();
     }
+  });
+});
+
+describe('JetStream publishes bounded by the publish timeout', () => {
+  const body = new TextEncoder().encode('{}');
+  // No stream captures this subject: the server answers as it does while a stream has no leader.
+  const uncaptured = 'elsewhere.x';
+
+  it('retries a publish no stream leader answers until the timeout, then rejects saying why', async () => {
+    const js = create({ transport: 'jetstream', instanceId: `p${instances++}`, nats: { servers: server.url }, jetstream: { publishTimeoutMs: 1_500 } });
+    await js.connect();
+    try {
+      const started = Date.now();
+      const failure = await (js.publish(uncaptured, body, 'lost-1') as Promise<unknown>).then(() => undefined, (error: Error) => error);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+      expect(failure).toBeInstanceOf(PublishTimeoutError);
+      expect(failure!.message).toMatch(/^the stream did not store elsewhere\.x within 1500 ms \(\d+ attempts, the last: no responders\): no stream leader answered/);
+      expect(failure!.message).toContain('EVENT_BUS_PUBLISH_TIMEOUT_MS');
+      // A publish the stream captures goes through meanwhile.
+      await expect(js.publish('events.domain.timeout.ok', body, 'ok-1')).resolves.toMatchObject({ stream: 'DOMAIN_EVENTS' });
+    } finally {
+      await js.close();
+    }
+  });
+
+  it('rejects what is still being retried when the transport closes, within the shutdown timeout', async () => {
+    const js = create({ transport: 'jetstream', instanceId: `p${instances++}`, nats: { servers: server.url }, shutdownTimeoutMs: 200 });
+    await js.connect();
+    const retrying = (js.publish(uncaptured, body, 'lost-2') as Promise<unknown>).then(() => undefined, (error: Error) => error);
+    await eventually(() => expect((js.status() as { publishes?: { retrying: number } }).publishes?.retrying).toBe(1));
+    await js.close();
+    const failure = await retrying;
+    expect(failure).toBeInstanceOf(TransportClosedError);
+    expect(failure!.message).toContain('closed before the stream stored the event');
   });
 });
 

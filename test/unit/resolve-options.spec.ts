@@ -36,8 +36,11 @@ describe('resolveEventBusOptions', () => {
         publishBuffer: { messages: 100_000, bytes: 64 * 1024 * 1024 }, publishConfirm: 'buffer',
         receiveBuffer: { messages: 100_000, bytes: 64 * 1024 * 1024 },
       },
-      jetstream: { stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory' },
-      retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
+      jetstream: {
+        stream: 'DOMAIN_EVENTS', storage: 'file', replicas: 1, duplicateWindowMs: 120_000, idempotency: 'memory',
+        publishTimeoutMs: 30_000, maxPublishesInFlight: 1_024, idempotencyMaxEntries: 100_000,
+      },
+      retry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 30_000, handlerTimeoutMs: 60_000 },
       shutdownTimeoutMs: 10_000,
       codec: { mode: 'structured', maxMessageBytes: 1024 * 1024 },
     });
@@ -54,6 +57,7 @@ describe('resolveEventBusOptions', () => {
       EVENT_BUS_INSTANCE_ID: 'pod-1', EVENT_BUS_MEMORY_CODEC: 'yes', EVENT_BUS_RETRY_ATTEMPTS: '3', EVENT_BUS_STREAM: 'GAME',
       NATS_USER: 'u', NATS_PASSWORD: 'p', NATS_PUBLISH_BUFFER_MESSAGES: '500', NATS_PUBLISH_BUFFER_BYTES: '65536', NATS_PUBLISH_CONFIRM: 'server',
       NATS_RECEIVE_BUFFER_MESSAGES: '50', NATS_RECEIVE_BUFFER_BYTES: '4096', NATS_PING_INTERVAL_MS: '2000', EVENT_BUS_SHUTDOWN_TIMEOUT_MS: '2500',
+      EVENT_BUS_PUBLISH_TIMEOUT_MS: '45000', EVENT_BUS_MAX_PUBLISHES_IN_FLIGHT: '64', EVENT_BUS_IDEMPOTENCY_MAX_ENTRIES: '5000', EVENT_BUS_HANDLER_TIMEOUT_MS: '2500',
     };
     expect(resolveAll({}, env)).toMatchObject({
       transport: 'jetstream', subjectPrefix: 'game.events', instanceId: 'pod-1', memory: { codec: true },
@@ -61,7 +65,8 @@ describe('resolveEventBusOptions', () => {
         servers: ['nats://a:4222', 'b:4223'], user: 'u', password: 'p', name: 'pod-1', pingIntervalMs: 2000,
         publishBuffer: { messages: 500, bytes: 65536 }, publishConfirm: 'server', receiveBuffer: { messages: 50, bytes: 4096 },
       },
-      retry: { attempts: 3 }, jetstream: { stream: 'GAME' }, shutdownTimeoutMs: 2500,
+      retry: { attempts: 3, handlerTimeoutMs: 2_500 }, shutdownTimeoutMs: 2500,
+      jetstream: { stream: 'GAME', publishTimeoutMs: 45_000, maxPublishesInFlight: 64, idempotencyMaxEntries: 5_000 },
     });
     expect(resolveAll({ transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] } }, env)).toMatchObject({
       transport: 'nats', instanceId: 'code', retry: { attempts: 9 }, nats: { servers: ['nats://c:1'] },
@@ -100,6 +105,11 @@ describe('resolveEventBusOptions', () => {
     [{ EVENT_BUS_IDEMPOTENCY: 'redis' }, 'environment variable EVENT_BUS_IDEMPOTENCY: expected "memory", "kv", "off", got "redis"'],
     [{ EVENT_BUS_SHUTDOWN_TIMEOUT_MS: 'soon' }, 'environment variable EVENT_BUS_SHUTDOWN_TIMEOUT_MS: expected an integer, got "soon"'],
     [{ EVENT_BUS_RETRY_ATTEMPTS: '0' }, 'environment variable EVENT_BUS_RETRY_ATTEMPTS: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_HANDLER_TIMEOUT_MS: '0' }, 'environment variable EVENT_BUS_HANDLER_TIMEOUT_MS: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_PUBLISH_TIMEOUT_MS: '120000' }, 'environment variable EVENT_BUS_PUBLISH_TIMEOUT_MS: must be below the duplicate window (120000 ms)'],
+    [{ EVENT_BUS_PUBLISH_TIMEOUT_MS: '20000', EVENT_BUS_DUPLICATE_WINDOW_MS: '10000' }, 'environment variable EVENT_BUS_PUBLISH_TIMEOUT_MS: must be below the duplicate window (10000 ms): a publish retried past it would be stored twice'],
+    [{ EVENT_BUS_MAX_PUBLISHES_IN_FLIGHT: '0' }, 'environment variable EVENT_BUS_MAX_PUBLISHES_IN_FLIGHT: expected an integer >= 1, got 0'],
+    [{ EVENT_BUS_IDEMPOTENCY_MAX_ENTRIES: 'lots' }, 'environment variable EVENT_BUS_IDEMPOTENCY_MAX_ENTRIES: expected an integer, got "lots"'],
     [{ EVENT_BUS_RETRY_INITIAL_DELAY_MS: '500', EVENT_BUS_RETRY_MAX_DELAY_MS: '100' }, 'environment variable EVENT_BUS_RETRY_MAX_DELAY_MS: must not be below the initial delay (500 ms)'],
   ])('fails on %j, naming the variable', (env, message) => {
     expect(() => resolveAll({}, env)).toThrow(EventBusConfigError);
@@ -114,6 +124,11 @@ describe('resolveEventBusOptions', () => {
     expect(() => resolveAll({ source: 'billing service' }, {})).toThrow('option source: must be a URI-reference');
     expect(() => resolveAll({ source: '' }, {})).toThrow('option source: must be a URI-reference');
     expect(() => resolveAll({ cloudEvents: { mode: 'batch' as 'binary' } }, {})).toThrow('option cloudEvents.mode: expected "structured", "binary", got "batch"');
+    expect(() => resolveAll({ jetstream: { duplicateWindowMs: 5_000, publishTimeoutMs: 5_000 } }, {})).toThrow('option jetstream.publishTimeoutMs: must be below the duplicate window (5000 ms)');
+  });
+
+  it('keeps the default publish timeout below a short duplicate window', () => {
+    expect(resolveAll({ jetstream: { duplicateWindowMs: 10_000 } }, {}).jetstream.publishTimeoutMs).toBe(9_999);
   });
 
   it('takes TLS and credentials files that exist', () => {

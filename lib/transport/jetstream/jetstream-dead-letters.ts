@@ -18,6 +18,8 @@ export const Header = {
 
 /** Letters per page when a query names no limit. */
 const DEFAULT_PAGE = 1_000;
+/** Letters replayed at once: each is read, published and removed in pipelined requests. */
+const REPLAY_WINDOW = 256;
 /** How long one page may take to arrive. */
 const PAGE_TIMEOUT_MS = 5_000;
 
@@ -103,21 +105,33 @@ export class JetStreamDeadLetters implements DeadLetterStore {
     }
   }
 
-  /** Sends letters back to their group (or instance) and removes them; they are dead-lettered again if they fail again. */
+  /**
+   * Sends letters back to their group (or instance) and removes them; they are dead-lettered again if
+   * they fail again. Reads, publishes and removals go out a window at a time, each window pipelined.
+   */
   async replay(letters: readonly DeadLetter[]): Promise<void> {
     const { js, jsm } = this.clients();
-    for (const letter of letters) {
-      const seq = Number(letter.ref);
-      const stored = await jsm.streams.getMessage(this.stream, { seq });
-      if (!stored) continue;
-      const h = natsHeaders();
-      copyAttributeHeaders(stored.header, h);
-      h.set(Header.Subject, letter.subject);
-      h.set(Header.EventId, letter.id);
-      h.set(Header.Consumer, stored.header.get(Header.Consumer));
-      await js.publish(this.replaySubject(letter.group), stored.data, { headers: h, msgID: `replay-${this.stream}-${seq}` });
-      await jsm.streams.deleteMessage(this.stream, seq);
+    for (let from = 0; from < letters.length; from += REPLAY_WINDOW) {
+      const window = letters.slice(from, from + REPLAY_WINDOW);
+      const read = await Promise.all(window.map(async (letter) => ({ letter, original: await jsm.streams.getMessage(this.stream, { seq: Number(letter.ref) }) })));
+      const replayed = read.filter((r) => r.original); // one gone meanwhile (replayed elsewhere) is skipped
+      await Promise.all(
+        replayed.map(({ letter, original }) => {
+          const h = natsHeaders();
+          copyAttributeHeaders(original!.header, h);
+          h.set(Header.Subject, letter.subject);
+          h.set(Header.EventId, letter.id);
+          h.set(Header.Consumer, original!.header.get(Header.Consumer));
+          return js.publish(this.replaySubject(letter.group), original!.data, { headers: h, msgID: `replay-${this.stream}-${letter.ref}` });
+        }),
+      );
+      await Promise.all(replayed.map(({ letter }) => this.remove(Number(letter.ref))));
     }
+  }
+
+  /** Removes a message from the dead-letter stream: a replayed letter, or a replay once handled. */
+  async remove(seq: number): Promise<void> {
+    await this.clients().jsm.streams.deleteMessage(this.stream, seq, false);
   }
 
   async count(): Promise<number> {

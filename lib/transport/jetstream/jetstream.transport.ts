@@ -1,4 +1,4 @@
-import { nanos } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -7,27 +7,36 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerConfig,
-  type ConsumerMessages,
-  type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { consumerName } from '../../delivery/consumer-name.js';
 import { DecodeError } from '../../codec/codec-errors.js';
+import { consumerName } from '../../delivery/consumer-name.js';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { printable } from '../../printable.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
-import { type ConsumerStatus, type MessageHeaders, type TransportInspection, type TransportMessageHandler, type TransportSubscription } from '../event-transport.js';
-import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
+import type {
+  ConsumerStatus,
+  MessageHeaders,
+  TransportInspection,
+  TransportMessageHandler,
+  TransportStatus,
+  TransportSubscription,
+} from '../event-transport.js';
 import { natsHeaders } from '../nats/nats-headers.js';
+import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
 import { NatsTransport } from '../nats/nats.transport.js';
-import { InFlightWork } from '../in-flight-work.js';
 import type { TransportFactory } from '../transport-context.js';
+import { ConfirmedAcks } from './jetstream-acks.js';
+import { DurableConsumer, type ConsumerContext, type ConsumerRecovery, type DurableConsumerConfig } from './jetstream-consumer.js';
 import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
+import { retryTransient } from './jetstream-errors.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
+import { JetStreamPublisher, type PublisherStatus } from './jetstream-publisher.js';
+import { StreamLeadership, type StreamStatus } from './jetstream-stream-leadership.js';
 import { ensureEventStreams } from './jetstream-streams.js';
 import { KvIdempotencyStore } from './kv-idempotency-store.js';
 
@@ -38,6 +47,7 @@ export interface JetStreamSettings {
   readonly nats: ResolvedNatsOptions;
   readonly jetstream: ResolvedJetStreamOptions;
   readonly retry: RetryPolicy;
+  /** How long a stop waits for running handlers and publishes awaiting their ack. */
   readonly shutdownTimeoutMs: number;
 }
 
@@ -48,6 +58,60 @@ interface ScopedHandler {
   readonly pattern: readonly string[];
   readonly handler: TransportMessageHandler;
   readonly delivery: DeliveryOptions;
+}
+
+/** What status() says of a JetStream transport, beyond the connection. */
+export interface JetStreamTransportStatus extends TransportStatus {
+  /** The event stream's leadership as this instance sees it. */
+  readonly stream?: StreamStatus;
+  readonly publishes?: PublisherStatus;
+  /** Acks the consumer never confirmed within the ack wait (their messages were redelivered). */
+  readonly unconfirmedAcks?: number;
+  /** Consumers recovering from a lost leader, a reconnect or their own loss. */
+  readonly recovering: readonly ConsumerRecovery[];
+}
+
+/** Where a delivered message goes when it failed for good. */
+type DeadLetterSink = (m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error, done?: () => void) => Promise<void>;
+
+/** One delivered message as the durable delivery sees it: one object per message; its headers are read only when asked for. */
+class DeliveredMessage implements DurableMessage {
+  constructor(
+    private readonly m: JsMsg,
+    private readonly from: DurableConsumer,
+    private readonly subject: string,
+    private readonly scope: string,
+    private readonly consumer: string,
+    private readonly sink: DeadLetterSink,
+    /** Runs once the message is acked or dead-lettered. */
+    private readonly done: (() => void) | undefined,
+  ) {}
+
+  get eventId(): string | undefined {
+    const headers = this.m.headers;
+    return headers?.get(Header.EventId) || headers?.get(Header.MsgId) || undefined;
+  }
+
+  get deliveryCount(): number {
+    return this.m.info.deliveryCount;
+  }
+
+  ack(): void {
+    this.from.ack(this.m);
+    this.done?.();
+  }
+
+  retryLater(delayMs: number): void {
+    this.m.nak(delayMs);
+  }
+
+  deadLetter(attempts: number, error: Error): Promise<void> {
+    return this.sink(this.m, this.subject, this.scope, this.consumer, attempts, error, this.done);
+  }
+
+  keepAlive(): void {
+    this.m.working();
+  }
 }
 
 function startPolicy(delivery: DeliveryOptions): Partial<ConsumerConfig> {
@@ -67,13 +131,14 @@ export class JetStreamTransport extends NatsTransport {
   protected override readonly name = 'jetstream';
   override readonly redelivers = true;
   readonly deadLetters: JetStreamDeadLetters;
-  private js!: JetStreamClient;
   private jsm!: JetStreamManager;
   private delivery!: DurableDelivery;
+  private publisher!: JetStreamPublisher;
+  private leadership?: StreamLeadership;
+  private acks!: ConfirmedAcks;
+  private consumerContext!: ConsumerContext;
   private readonly setups = new Set<Promise<unknown>>();
-  private readonly consumers = new Set<ConsumerMessages>();
-  /** Publishes awaiting their ack: a clean stop waits for them, so that none is reported lost. */
-  private readonly unacked = new InFlightWork();
+  private readonly consumers = new Set<DurableConsumer>();
   /** Consumers are created asynchronously: one that comes up after stopReceiving() stops at once. */
   private receiving = true;
   private readonly scopes = new Map<string, ScopedHandler[]>();
@@ -88,13 +153,29 @@ export class JetStreamTransport extends NatsTransport {
   override async connect(): Promise<void> {
     await super.connect();
     const connection = this.openConnection('set up JetStream');
-    this.js = jetstream(connection);
-    this.jsm = await jetstreamManager(connection);
     const options = this.config.jetstream;
-    await ensureEventStreams(this.jsm, this.config.subjectPrefix, options);
-    this.deadLetters.attach(this.js, this.jsm);
+    const js = jetstream(connection);
+    // Startup retries what an election (or a cluster busy creating consumers) leaves unanswered.
+    this.jsm = await retryTransient(options.publishTimeoutMs, () => jetstreamManager(connection));
+    await retryTransient(options.publishTimeoutMs, () => ensureEventStreams(this.jsm, this.config.subjectPrefix, options));
+    this.deadLetters.attach(js, this.jsm);
+    const probe = await jetstreamManager(connection, { timeout: 1_000, checkAPI: false });
+    const leadership = new StreamLeadership(probe, options.stream, this.logger, options.publishTimeoutMs);
+    this.leadership = leadership;
+    this.publisher = new JetStreamPublisher(js, options.publishTimeoutMs, options.maxPublishesInFlight, leadership);
+    this.acks = new ConfirmedAcks(connection, options.ackWaitMs);
+    this.consumerContext = {
+      js,
+      jsm: this.jsm,
+      probe,
+      acks: this.acks,
+      logger: this.logger,
+      suspectStream: () => leadership.check(),
+      setupTimeoutMs: options.publishTimeoutMs,
+    };
+    void this.recoverOnReconnect(connection);
     let inbox: IdempotencyStore | undefined = options.idempotencyStore;
-    if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs);
+    if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs, options.idempotencyMaxEntries);
     if (!inbox && options.idempotency === 'kv') {
       inbox = await KvIdempotencyStore.open(connection, `${options.stream}_INBOX`, options.idempotencyWindowMs, options.replicas);
     }
@@ -104,15 +185,17 @@ export class JetStreamTransport extends NatsTransport {
       // Long handlers keep their message: without working() it would be redelivered after ack_wait.
       Math.max(500, options.ackWaitMs / 3),
       (deliveries) => `not acknowledged within ${options.ackWaitMs} ms on ${deliveries} deliveries (handler crashed or hung)`,
+      this.logger,
     );
   }
 
-  /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
+  /**
+   * Resolves once the stream stored the event (a duplicate id within the window counts as stored).
+   * Through elections and reconnects it is sent again until the publish timeout; it rejects then.
+   */
   override publish(subject: string, payload: Uint8Array, id: string, headers?: MessageHeaders): Promise<unknown> {
     this.openConnection(`publish to ${subject}`);
-    const ack = this.js.publish(subject, payload, headers ? { msgID: id, headers: natsHeaders(headers) } : { msgID: id });
-    this.unacked.track(ack);
-    return ack;
+    return this.publisher.publish(subject, payload, id, headers && natsHeaders(headers));
   }
 
   override subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription {
@@ -124,10 +207,10 @@ export class JetStreamTransport extends NatsTransport {
     if (siblings) siblings.push(scoped);
     else {
       this.scopes.set(scope, [scoped]);
-      this.setUp(this.consumeReplays(scope));
+      this.consumeReplays(scope);
     }
     const options = this.config.jetstream;
-    const config: Partial<ConsumerConfig> = {
+    const config: DurableConsumerConfig = {
       durable_name: name,
       filter_subject: subject,
       ack_policy: AckPolicy.Explicit,
@@ -137,20 +220,14 @@ export class JetStreamTransport extends NatsTransport {
       ...startPolicy(delivery),
       ...(queue ? {} : { inactive_threshold: nanos(options.broadcastInactiveMs) }),
     };
-    const consuming = this.consume(options.stream, config, (m) => this.handle(m, m.subject, scope, scoped));
-    this.setUp(consuming);
+    const consumer = this.consume(options.stream, config, (m, from) => this.handle(m, from, m.subject, scope, scoped));
     return {
       unsubscribe: () => {
         this.scopes.set(scope, (this.scopes.get(scope) ?? []).filter((s) => s !== scoped));
-        void consuming.then(
-          async (messages) => {
-            messages.stop();
-            this.consumers.delete(messages);
-            // A group's consumer is shared and durable; an instance's own one goes with its subscription.
-            if (!queue) await this.jsm.consumers.delete(options.stream, name).catch(() => undefined);
-          },
-          () => undefined, // a consumer that could not be created was logged by setUp()
-        );
+        this.consumers.delete(consumer);
+        // A group's consumer is shared and durable; an instance's own one goes with its subscription.
+        if (queue) consumer.stop();
+        else void consumer.delete();
       },
     };
   }
@@ -159,6 +236,42 @@ export class JetStreamTransport extends NatsTransport {
   override async flush(): Promise<void> {
     await Promise.all(this.setups);
     await super.flush();
+  }
+
+  /** Tracks a consumer being created until it is; a failure nobody flushes for is still logged. */
+  private setUp(setup: Promise<unknown>): void {
+    this.setups.add(setup);
+    setup.then(
+      () => this.setups.delete(setup),
+      (error: Error) => this.logger.error(`could not create a consumer: ${error.message}`, error.stack),
+    );
+  }
+
+  /** Stops pulling; the durable consumers stay, so that a group's other members, or this instance's next start, go on. */
+  override async stopReceiving(): Promise<void> {
+    this.receiving = false;
+    for (const consumer of this.consumers) consumer.stop();
+    this.consumers.clear();
+    await super.stopReceiving();
+  }
+
+  /**
+   * Running handlers may finish and ack (what they publish goes out too) and publishes be stored
+   * within the shutdown timeout. Handlers still running then are abandoned: their messages are handed
+   * back at once (nak), for another member to take, and nothing of theirs keeps the process alive.
+   */
+  protected override async finishWork(): Promise<void> {
+    this.leadership?.close();
+    if (!this.delivery) return;
+    const { shutdownTimeoutMs } = this;
+    const abandoned = await this.delivery.stop(shutdownTimeoutMs);
+    if (abandoned > 0) this.logger.warn(`after ${shutdownTimeoutMs} ms, ${abandoned} handlers still ran: their events were handed back for redelivery`);
+    if (!(await this.publisher.settled(shutdownTimeoutMs))) {
+      this.logger.warn(`after ${shutdownTimeoutMs} ms, ${this.publisher.status().inFlight} publishes still awaited their ack: they are rejected`);
+    }
+    this.publisher.close('the JetStream transport closed before the stream stored the event');
+    await this.acks.settled(Math.min(shutdownTimeoutMs, 1_000));
+    this.acks.close();
   }
 
   /** Each consumer's pending and ack pending, the dead letters, and what is missing on the server. */
@@ -187,63 +300,42 @@ export class JetStreamTransport extends NatsTransport {
     return { consumers: infos.filter((info) => info !== undefined), deadLetters: await deadLetters, problems };
   }
 
-  /** Tracks a consumer being created until it is; a failure nobody flushes for is still logged. */
-  private setUp(setup: Promise<unknown>): void {
-    this.setups.add(setup);
-    setup.then(
-      () => this.setups.delete(setup),
-      (error: Error) => this.logger.error(`could not create a consumer: ${error.message}`, error.stack),
-    );
+  override status(): JetStreamTransportStatus {
+    const recovering = [...this.consumers].map((c) => c.status()).filter((c) => c.recovering);
+    if (!this.delivery) return { ...super.status(), recovering };
+    return {
+      ...super.status(),
+      stream: this.leadership?.status(),
+      publishes: this.publisher.status(),
+      delivery: this.delivery.status(),
+      unconfirmedAcks: this.acks.unconfirmed,
+      recovering,
+    };
   }
 
-  /** Stops pulling; the durable consumers stay, so that a group's other members, or this instance's next start, go on. */
-  override async stopReceiving(): Promise<void> {
-    this.receiving = false;
-    for (const messages of this.consumers) messages.stop();
-    this.consumers.clear();
-    await super.stopReceiving();
+  /** A consumer that pulls into the delivery; its creation is awaited by flush(). */
+  private consume(stream: string, config: DurableConsumerConfig, onMessage: (m: JsMsg, from: DurableConsumer) => Promise<void>): DurableConsumer {
+    const batch = Math.min(this.config.jetstream.maxInFlight, config.max_ack_pending ?? 1);
+    const consumer = new DurableConsumer(this.consumerContext, stream, config, batch, (m, from) => void onMessage(m, from).catch(this.handlingFailed));
+    if (!this.receiving) return consumer;
+    this.consumers.add(consumer);
+    this.setUp(consumer.start());
+    return consumer;
   }
 
-  /** Handlers finish and ack first (what they publish is then in flight too), then the publishes get their acks. */
-  protected override async finishWork(): Promise<void> {
-    const { shutdownTimeoutMs } = this;
-    const deadline = Date.now() + shutdownTimeoutMs;
-    const finished = (await this.handling.settled(shutdownTimeoutMs)) && (await this.unacked.settled(Math.max(0, deadline - Date.now())));
-    if (!finished) {
-      this.logger.warn(
-        `after ${shutdownTimeoutMs} ms, ${this.handling.size} handlers still run (their events will be redelivered) ` +
-          `and ${this.unacked.size} publishes await their ack`,
-      );
+  private readonly handlingFailed = (error: Error) => this.logger.error(`message handling failed: ${error.message}`, error.stack);
+
+  /** After a reconnect, every consumer pulls afresh (the client's heartbeat checks stop while disconnected). */
+  private async recoverOnReconnect(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) {
+      if (status.type === 'reconnect') for (const consumer of this.consumers) consumer.recover(`reconnected to ${status.server}`);
     }
   }
 
-  private async consume(stream: string, config: Partial<ConsumerConfig>, onMessage: (m: JsMsg) => void): Promise<ConsumerMessages> {
-    const name = config.durable_name!;
-    try {
-      await this.jsm.consumers.info(stream, name);
-      // Where a durable consumer stands is kept; what may change is how it delivers.
-      await this.jsm.consumers.update(stream, name, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending, max_deliver: config.max_deliver });
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)) throw error;
-      await this.jsm.consumers.add(stream, config);
-    }
-    const consumer = await this.js.consumers.get(stream, name);
-    const messages = await consumer.consume({
-      max_messages: Math.min(this.config.jetstream.maxInFlight, config.max_ack_pending ?? 1),
-      callback: (m) => {
-        const work = Promise.resolve(onMessage(m));
-        this.handling.track(work.catch((error: Error) => this.logger.error(`message handling failed: ${error.message}`, error.stack)));
-      },
-    });
-    if (this.receiving) this.consumers.add(messages);
-    else messages.stop();
-    return messages;
-  }
-
-  /** A group's (or this instance's) dead letters come back through its replay consumer. */
-  private consumeReplays(scope: string): Promise<ConsumerMessages> {
+  /** A group's (or this instance's) dead letters come back through its replay consumer; each replay is removed once handled. */
+  private consumeReplays(scope: string): void {
     const options = this.config.jetstream;
-    return this.consume(
+    this.consume(
       this.deadLetters.stream,
       {
         durable_name: `${scope}__replay`,
@@ -251,10 +343,11 @@ export class JetStreamTransport extends NatsTransport {
         ack_policy: AckPolicy.Explicit,
         ack_wait: nanos(options.ackWaitMs),
         max_deliver: -1,
+        max_ack_pending: options.maxInFlight,
         deliver_policy: DeliverPolicy.All,
         ...(scope === this.instanceScope ? { inactive_threshold: nanos(options.broadcastInactiveMs) } : {}),
       },
-      (m) => {
+      (m, from) => {
         const original = m.headers?.get(Header.Subject) ?? '';
         const consumer = m.headers?.get(Header.Consumer);
         // Back to the consumer that gave up on it; several of one scope may have matched the subject.
@@ -262,25 +355,22 @@ export class JetStreamTransport extends NatsTransport {
         if (!target) {
           return this.deadLetter(m, original, scope, consumer ?? '', 0, new Error(`replayed, but ${scope} has no handler for ${original} any more`));
         }
-        return this.handle(m, original, scope, target);
+        return this.handle(m, from, original, scope, target, () => void this.deadLetters.remove(m.seq).catch(this.handlingFailed));
       },
     );
   }
 
-  private handle(m: JsMsg, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler): Promise<void> {
-    const message: DurableMessage = {
-      eventId: m.headers?.get(Header.EventId) || m.headers?.get(Header.MsgId) || undefined,
-      deliveryCount: m.info.deliveryCount,
-      ack: () => m.ack(),
-      retryLater: (delayMs) => m.nak(delayMs),
-      deadLetter: (attempts, error) => this.deadLetter(m, subject, scope, consumer, attempts, error),
-      keepAlive: () => m.working(),
-    };
+  /** Delivers one message to a scope's handler; `done` runs once it is acked or dead-lettered (not when retried). */
+  private handle(m: JsMsg, from: DurableConsumer, subject: string, scope: string, { consumer, handler, delivery }: ScopedHandler, done?: () => void): Promise<void> {
+    const message = new DeliveredMessage(m, from, subject, scope, consumer, this.deadLetterOf, done);
     return this.delivery.deliver(message, consumer, delivery, (attempt) => handler(subject, m.data, attempt, m.headers));
   }
 
+  private readonly deadLetterOf: DeadLetterSink = (m, subject, scope, consumer, attempts, error, done) =>
+    this.deadLetter(m, subject, scope, consumer, attempts, error, done);
+
   /** Stores the event with why it failed, then terminates it; if it cannot be stored, the event is redelivered instead. */
-  private async deadLetter(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error): Promise<void> {
+  private async deadLetter(m: JsMsg, subject: string, scope: string, consumer: string, attempts: number, error: Error, done?: () => void): Promise<void> {
     let id: string;
     try {
       id = await this.deadLetters.store(m, subject, scope, consumer, attempts, error);
@@ -292,7 +382,9 @@ export class JetStreamTransport extends NatsTransport {
     // A decode error's message is printable already, and its stack says nothing about the message.
     const why = error instanceof DecodeError ? error.message : printable(error.message, 1_000);
     this.logger.error(`dead-lettered ${printable(id)} on ${printable(subject)} for ${scope} after ${attempts} attempts: ${why}`, error instanceof DecodeError ? undefined : error.stack);
-    m.term(printable(error.message, 1_000));
+    // A plain +TERM: nats-server 2.9 ignores "+TERM <reason>" (the message would stay pending for good).
+    m.term();
+    done?.();
   }
 }
 

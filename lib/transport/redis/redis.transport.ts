@@ -6,6 +6,7 @@ import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/id
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { settlesWithin } from '../../deferred.js';
 import {
+  PublishTimeoutError,
   TransportClosedError,
   type EventTransport,
   type TransportMessageHandler,
@@ -23,10 +24,6 @@ import { redactedUrl, resolveRedisOptions, type RedisOptions, type ResolvedRedis
 
 export class RedisConnectError extends Error {
   override readonly name = 'RedisConnectError';
-}
-
-export class PublishTimeoutError extends Error {
-  override readonly name = 'PublishTimeoutError';
 }
 
 /** What a Redis transport is made of. */
