@@ -136,7 +136,7 @@ describe('Redis Streams: durable at-least-once delivery (instances as separate p
       // One letter per consumer group that got it (the named groups, and this instance's shared one).
       const letters = await eventually(async () => {
         const list = (await a.send({ cmd: 'deadLetters' })) as DeadLetter[];
-        expect(list.filter((l) => l.id === 'junk-1').map((l) => l.group).sort()).toEqual(['audit', 'billing', 'flaky', `instance-${(await a.status()).instanceId}`, 'slow']);
+        expect(list.filter((l) => l.id === 'junk-1').map((l) => l.group).sort()).toEqual(['audit', 'billing', 'flaky', 'hung', `instance-${(await a.status()).instanceId}`, 'slow', 'stuck']);
         return list;
       });
       const junk = letters.filter((l) => l.id === 'junk-1');
