@@ -11,6 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import type { ConfirmedAcks } from './jetstream-acks.js';
 import { retryTransient } from './jetstream-errors.js';
+import type { ConsumerRecovery } from './jetstream-status.js';
 
 /**
  * Pulls expire after 5 s and the server sends a heartbeat every second while it has nothing: a lost
@@ -42,13 +43,6 @@ export interface ConsumerContext {
   /** How long creating a consumer is retried through an election (the publish timeout). */
   readonly setupTimeoutMs: number;
   readonly acks: ConfirmedAcks;
-}
-
-export interface ConsumerRecovery {
-  readonly name: string;
-  readonly stream: string;
-  /** Since when (ISO-8601) the consumer has been recovering, and why; absent while it delivers. */
-  readonly recovering?: { readonly since: string; readonly reason: string };
 }
 
 export type DurableConsumerConfig = Partial<ConsumerConfig> & { durable_name: string };

@@ -3,28 +3,12 @@ import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { IdleSignal } from '../../delivery/idle-signal.js';
 import { PublishTimeoutError, TransportClosedError } from '../event-transport.js';
 import { backoffMs, isTransient, transientReason } from './jetstream-errors.js';
+import type { LeadershipReport, PublisherStatus } from './jetstream-status.js';
 
 /** The longest one attempt waits for its ack: a leader killed mid-request never answers, so ask again soon. */
 const ATTEMPT_TIMEOUT_MS = 2_000;
 /** The least: a last attempt near the deadline still gets the time for an answer (it may end this much past the deadline). */
 const MIN_ATTEMPT_TIMEOUT_MS = 250;
-
-/** What the publisher tells the stream's leadership watch. */
-export interface LeadershipReport {
-  /** A publish found no leader (the first of a run of failures starts the watch). */
-  leaderless(error: Error): void;
-  /** A publish was stored: the stream has a leader. */
-  led(): void;
-}
-
-export interface PublisherStatus {
-  /** Publishes awaiting their ack. */
-  readonly inFlight: number;
-  /** Publishes waiting for one of the `maxPublishesInFlight` slots. */
-  readonly waiting: number;
-  /** Publishes in flight that are being retried. */
-  readonly retrying: number;
-}
 
 /**
  * Publishes to JetStream through leader elections, rolling restarts and reconnects: a publish is sent

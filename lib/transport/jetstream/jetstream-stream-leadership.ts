@@ -1,19 +1,10 @@
 import type { Logger } from '@nestjs/common';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { transientReason } from './jetstream-errors.js';
-import type { LeadershipReport } from './jetstream-publisher.js';
+import type { LeadershipReport, StreamStatus } from './jetstream-status.js';
 
 /** How often the stream is asked for its leader while it has none. */
 const POLL_MS = 250;
-
-/** The event stream's leadership as this instance sees it, for status(). */
-export interface StreamStatus {
-  readonly name: string;
-  /** True while no stream leader answers: publishes are being retried. */
-  readonly leaderless: boolean;
-  /** Since when (ISO-8601), while leaderless. */
-  readonly leaderlessSince?: string;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 

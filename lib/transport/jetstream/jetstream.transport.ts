@@ -31,12 +31,13 @@ import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '
 import { NatsTransport } from '../nats/nats.transport.js';
 import type { TransportFactory } from '../transport-context.js';
 import { ConfirmedAcks } from './jetstream-acks.js';
-import { DurableConsumer, type ConsumerContext, type ConsumerRecovery, type DurableConsumerConfig } from './jetstream-consumer.js';
+import { DurableConsumer, type ConsumerContext, type DurableConsumerConfig } from './jetstream-consumer.js';
 import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
 import { retryTransient } from './jetstream-errors.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
-import { JetStreamPublisher, type PublisherStatus } from './jetstream-publisher.js';
-import { StreamLeadership, type StreamStatus } from './jetstream-stream-leadership.js';
+import { JetStreamPublisher } from './jetstream-publisher.js';
+import type { ConsumerRecovery, PublisherStatus, StreamStatus } from './jetstream-status.js';
+import { StreamLeadership } from './jetstream-stream-leadership.js';
 import { ensureEventStreams } from './jetstream-streams.js';
 import { KvIdempotencyStore } from './kv-idempotency-store.js';
 
