@@ -45,7 +45,8 @@ export async function outboxScenario(natsUrl: string, backlog: number, transacti
   const postgres = await PostgresServer.start({ durable: true });
   const url = postgres.createDatabase('bench');
   const pool = testPool(url);
-  const transport = { transport: 'jetstream', nats: { servers: natsUrl }, jetstream: { stream: 'OUTBOX_BENCH', idempotency: 'off' } } as const;
+  // Its own subjects: the JetStream scenario's stream on the same server holds the default ones.
+  const transport = { transport: 'jetstream', subjectPrefix: 'outbox-bench', nats: { servers: natsUrl }, jetstream: { stream: 'OUTBOX_BENCH', idempotency: 'off' } } as const;
   try {
     const writer = await app({ ...transport, outbox: { url, migrate: true, relay: false } });
     const outbox = writer.get(EventOutbox);
