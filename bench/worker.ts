@@ -117,6 +117,9 @@ const oursBus = EventBusModule.forRoot({
   redis: { url: redisUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
   rabbitmq: { url: rabbitMqUrl, maxInFlight: JETSTREAM_WINDOW, idempotency: 'off' },
   cloudEvents: { mode: kind === 'ours-binary' ? 'binary' : 'structured' },
+  // Subjects of its own: the rigs of a scenario stay up side by side, and a subscriber of ours would
+  // otherwise also receive (and decode, on the same cores) the events of the binary-mode rig.
+  ...(kind === 'ours-binary' ? { subjectPrefix: 'events.binary' } : {}),
 });
 
 const RAW_REDIS_STREAM = 'RAW_BENCH';

@@ -1,3 +1,4 @@
+import { createClient } from 'redis';
 import { createTransport } from '../../lib/create-transport.js';
 import { resolveEventBusOptions, type EventBusModuleOptions, type EventTransport, type RedisTransport } from '../../lib/index.js';
 import { RedisServer } from '../support/redis-server.js';
@@ -35,3 +36,45 @@ describeTransportConformance('Redis Streams', () => ({
   crash: async (transport) => (transport as RedisTransport).abort(),
   async teardown() {},
 }));
+
+describe('Redis Streams: publishes with the duplicate window', () => {
+  const open = async (stream: string) => {
+    const transport = create({ transport: 'redis', instanceId: `dup-${stream}`, redis: { url: server.url, stream } });
+    await transport.connect();
+    return transport;
+  };
+  const body = (n: number) => Buffer.from(JSON.stringify({ n }));
+
+  it('stores a burst in order, each id once, however many script calls it takes', async () => {
+    const transport = await open('BURST');
+    const client = createClient({ url: server.url });
+    await client.connect();
+    try {
+      // 600 publishes in one turn (more than one batch); every tenth repeats the id before it.
+      const ids = Array.from({ length: 600 }, (_, i) => `e${i % 10 === 9 ? i - 1 : i}`);
+      await Promise.all(ids.map((id, i) => transport.publish('events.domain.Burst', body(i), id)));
+      const entries = (await client.xRange('BURST', '-', '+')) ?? [];
+      expect(entries.map((e) => e.message.id)).toEqual([...new Set(ids)]);
+    } finally {
+      await client.quit();
+      await transport.close();
+    }
+  });
+
+  it('rejects every publish of a call Redis refused, and forgets their ids', async () => {
+    const transport = await open('REFUSED');
+    const client = createClient({ url: server.url });
+    await client.connect();
+    try {
+      await client.set('REFUSED', 'not a stream');
+      const refused = await Promise.allSettled(['r1', 'r2', 'r3'].map((id, i) => transport.publish('events.domain.Refused', body(i), id)));
+      for (const outcome of refused) expect(outcome).toMatchObject({ status: 'rejected', reason: { message: expect.stringContaining('WRONGTYPE') } });
+      await client.del('REFUSED');
+      await Promise.all(['r1', 'r2', 'r3'].map((id, i) => transport.publish('events.domain.Refused', body(i), id)));
+      expect(((await client.xRange('REFUSED', '-', '+')) ?? []).map((e) => e.message.id)).toEqual(['r1', 'r2', 'r3']);
+    } finally {
+      await client.quit();
+      await transport.close();
+    }
+  });
+});

@@ -278,6 +278,9 @@ export class GroupReader {
       deliveryCount: deliveries,
       ack: () => {
         this.succeeded.delete(key);
+        // Its slot in the window is free once the handlers are done: the next read need not wait for the ack's reply.
+        source.inFlight.delete(entryId);
+        this.wake?.();
         return this.ack(source, entryId);
       },
       retryLater: (delayMs) => this.schedule(source, entryId, delayMs),

@@ -20,18 +20,29 @@ export class RedisScript {
 }
 
 /**
- * Appends an event (KEYS[1] the stream, ARGV[2..] XADD's arguments after the key) unless its id
- * (KEYS[2], remembered for ARGV[1] ms) was appended within the window: a retried publish is stored
- * once. Returns the entry id, or nil for a duplicate. The id is forgotten again if the append fails.
+ * Appends a batch of events to the stream (KEYS[1]), each unless its id (KEYS[1 + i], remembered for
+ * ARGV[1] ms) was appended within the window: a retried publish is stored once. ARGV[2] is how many
+ * XADD arguments (after the key) each entry has; theirs follow, entry after entry. Returns per entry
+ * its stream id, or nil for a duplicate. A failing append forgets its id again and fails the call
+ * (the entries before it are stored: their publishers are told it may be so).
  */
-export const appendOnce = new RedisScript(`
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return false end
-local ok, id = pcall(redis.call, 'XADD', KEYS[1], unpack(ARGV, 2))
-if not ok then
-  redis.call('DEL', KEYS[2])
-  return redis.error_reply(id.err or tostring(id))
+export const appendAllOnce = new RedisScript(`
+local per = tonumber(ARGV[2])
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
+    local first = 3 + (i - 2) * per
+    local ok, id = pcall(redis.call, 'XADD', KEYS[1], unpack(ARGV, first, first + per - 1))
+    if not ok then
+      redis.call('DEL', KEYS[i])
+      return redis.error_reply(id.err or tostring(id))
+    end
+    out[i - 1] = id
+  else
+    out[i - 1] = false
+  end
 end
-return id
+return out
 `);
 
 /**

@@ -14,12 +14,12 @@ import {
   type TransportSubscription,
 } from '../event-transport.js';
 import type { TransportFactory } from '../transport-context.js';
+import { RedisAppender } from './redis-appender.js';
 import { createRedisClient, loadRedis, type RedisClient } from './redis-client.js';
 import { RedisDeadLetters } from './redis-dead-letters.js';
 import { GroupReader, type ReaderContext } from './redis-group-reader.js';
 import { RedisIdempotencyStore } from './redis-idempotency-store.js';
 import { RedisKeys } from './redis-keys.js';
-import { appendOnce } from './redis-scripts.js';
 import { redactedUrl, resolveRedisOptions, type RedisOptions, type ResolvedRedisOptions } from './redis-options.js';
 
 export class RedisConnectError extends Error {
@@ -62,9 +62,11 @@ export class RedisTransport implements EventTransport {
   private readonly keys: RedisKeys;
   private readonly options: ResolvedRedisOptions;
   private readonly instanceScope: string;
-  /** XADD's trimming arguments. */
-  private readonly trim: string[];
+  /** XADD's arguments before an entry's fields: trimming, and `*` for a new id. */
+  private readonly head: string[];
   private client?: RedisClient;
+  /** Appends with the duplicate window (absent when it is off: a plain XADD each). */
+  private appender?: RedisAppender;
   /** The same connection, replies as Buffers: what readers and scripts use. */
   private commands?: RedisClient;
   private bufferMapping: Record<number, unknown> = {};
@@ -91,7 +93,7 @@ export class RedisTransport implements EventTransport {
     this.keys = new RedisKeys(this.options.stream);
     this.deadLetters = new RedisDeadLetters(this.keys);
     this.instanceScope = `instance-${settings.instanceId}`;
-    this.trim = this.options.maxMessages > 0 ? ['MAXLEN', '~', String(this.options.maxMessages)] : [];
+    this.head = [...(this.options.maxMessages > 0 ? ['MAXLEN', '~', String(this.options.maxMessages)] : []), '*'];
   }
 
   async connect(): Promise<void> {
@@ -109,6 +111,7 @@ export class RedisTransport implements EventTransport {
     this.client = client;
     this.bufferMapping = { [redis.RESP_TYPES.BLOB_STRING]: Buffer };
     this.commands = client.withTypeMapping(this.bufferMapping);
+    if (this.options.duplicateWindowMs > 0) this.appender = new RedisAppender(client, this.keys, this.options.duplicateWindowMs, this.head);
     this.deadLetters.attach(client);
     const options = this.options;
     let inbox: IdempotencyStore | undefined = options.idempotencyStore;
@@ -131,9 +134,9 @@ export class RedisTransport implements EventTransport {
   publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
     const client = this.open(`publish to ${subject}`);
     const body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    const entry = [...this.trim, '*', 'subject', subject, 'id', id, 'data', body];
-    const window = this.options.duplicateWindowMs;
-    const appended = window > 0 ? appendOnce.run(client, [this.keys.stream, this.keys.published(id)], [String(window), ...entry]) : client.sendCommand(['XADD', this.keys.stream, ...entry]);
+    const appended = this.appender
+      ? this.appender.append(subject, id, body)
+      : client.sendCommand(['XADD', this.keys.stream, ...this.head, 'subject', subject, 'id', id, 'data', body]);
     return this.confirmed(appended, subject);
   }
 
