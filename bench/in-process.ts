@@ -120,12 +120,18 @@ export class InProcessTarget {
       cqrs: PlainCqrsModule,
     }[bus];
     const app = await NestFactory.createApplicationContext(module, { logger: false });
-    const publish =
-      bus === 'event-emitter'
-        ? (e: PlayerMoved) => app.get(EventEmitter2).emit('PlayerMoved', e)
-        : bus === 'cqrs'
-          ? (e: PlayerMoved) => app.get(EventBus).publish(e)
-          : (e: PlayerMoved) => app.get(DomainEventBus).publish(e);
+    // Each bus looked up once, as an application injects it.
+    let publish: (e: PlayerMoved) => unknown;
+    if (bus === 'event-emitter') {
+      const emitter = app.get(EventEmitter2);
+      publish = (e) => emitter.emit('PlayerMoved', e);
+    } else if (bus === 'cqrs') {
+      const eventBus = app.get(EventBus);
+      publish = (e) => eventBus.publish(e);
+    } else {
+      const domainBus = app.get(DomainEventBus);
+      publish = (e) => domainBus.publish(e);
+    }
     return new InProcessTarget(app, publish);
   }
 
