@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, EventPattern, Transport, type ClientProxy } from '@nestjs/microservices';
@@ -13,14 +14,15 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
  * One side of a cross-process scenario, as its own process: `node worker.js <role> <kind>`,
  * driven over IPC by cross-process.ts. Kinds: ours (DomainEventBus over core NATS; ours-binary in CloudEvents
  * binary mode), raw
- * (nats.js with JSON.stringify/parse), microservices (@nestjs/microservices NATS), and on JetStream
+ * (nats.js with JSON.stringify/parse of the event), raw-ce (nats.js with the event inside a CloudEvents
+ * envelope of the same attributes as ours, as an application sending CloudEvents by hand writes it), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
  * each message), on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
  * XREADGROUP and an XACK per message, as its docs show), on RabbitMQ ours-rabbitmq (a group handler: a
  * quorum queue) and raw-rabbitmq (rabbitmq-client as its README teaches: a confirming publisher, a consumer
  * of a quorum queue acking each message), each pair with the same in-flight window for publishes and deliveries.
  */
-export type Kind = 'ours' | 'ours-binary' | 'raw' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis' | 'ours-rabbitmq' | 'raw-rabbitmq';
+export type Kind = 'ours' | 'ours-binary' | 'raw' | 'raw-ce' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis' | 'ours-rabbitmq' | 'raw-rabbitmq';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -50,6 +52,22 @@ const redisUrl = process.env.REDIS_URL!;
 const rabbitMqUrl = process.env.RABBITMQ_URL!;
 /** Raw nats.js's subject: apart from ours (events.domain.PlayerMoved), as the rigs of a scenario run side by side. */
 const SUBJECT = 'bench.raw.PlayerMoved';
+const CE_SUBJECT = 'bench.rawce.PlayerMoved';
+const CE_ORIGIN = `i${randomBytes(9).toString('base64url')}`;
+/** The structured CloudEvent an application would build by hand: the attributes ours sends (ids of the same length), data as plain JSON. */
+const cloudEvent = (seq: number) => {
+  const event = playerMoved(seq);
+  return {
+    specversion: '1.0',
+    origin: CE_ORIGIN,
+    id: `${CE_ORIGIN.slice(1)}${seq.toString(36)}`,
+    type: 'PlayerMoved',
+    source: '/nestjs-domain-events',
+    time: event.at.toISOString(),
+    datacontenttype: 'application/json',
+    data: event,
+  };
+};
 const send = (message: unknown) => process.send!(message);
 
 /** What the subscriber measures, whatever delivers the events. */
@@ -164,9 +182,11 @@ async function publisher(): Promise<Publisher> {
       const transport = app.get<EventTransport>(EVENT_TRANSPORT);
       return { publish: (seq) => void bus.publish(playerMoved(seq)), awaited: (seq) => bus.publish(playerMoved(seq)), flush: () => transport.flush() };
     }
-    case 'raw': {
+    case 'raw':
+    case 'raw-ce': {
       const nc = await connect({ servers: url });
-      const publish = (seq: number) => nc.publish(SUBJECT, JSON.stringify(playerMoved(seq)));
+      const publish =
+        kind === 'raw' ? (seq: number) => nc.publish(SUBJECT, JSON.stringify(playerMoved(seq))) : (seq: number) => nc.publish(CE_SUBJECT, JSON.stringify(cloudEvent(seq)));
       // nc.publish is synchronous: what an application awaits per event is its own async function around it.
       return { publish, awaited: async (seq) => publish(seq), flush: () => nc.flush() };
     }
@@ -207,6 +227,12 @@ async function subscribe(): Promise<unknown> {
     case 'raw': {
       const nc = await connect({ servers: url });
       nc.subscribe(SUBJECT, { callback: (_error, message) => receiver.receive(JSON.parse(message.string())) });
+      await nc.flush();
+      return nc;
+    }
+    case 'raw-ce': {
+      const nc = await connect({ servers: url });
+      nc.subscribe(CE_SUBJECT, { callback: (_error, message) => receiver.receive(JSON.parse(message.string()).data) });
       await nc.flush();
       return nc;
     }

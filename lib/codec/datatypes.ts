@@ -140,18 +140,23 @@ export class DatatypesWriter {
 export class DatatypesReader {
   /** `datatypes` value -> its parsed entries; only shapes that applied cleanly are kept. */
   private readonly shapes = new BoundedCache<string, TypeEntry[]>(MAX_CACHED_SHAPES, MAX_CACHED_BYTES);
+  /** The shape applied last: a stream of one event type repeats it, and a comparison is cheaper than hashing a new string. */
+  private lastText?: string;
+  private lastEntries: TypeEntry[] = [];
 
   constructor(private readonly registry: EventRegistry) {}
 
   /** Throws DecodeError when `datatypes` is malformed, too long, or does not fit the event of that type and id. */
   apply(event: Record<string, unknown>, datatypes: unknown, type: string, id: string): void {
-    const cached = typeof datatypes === 'string' ? this.shapes.get(datatypes) : undefined;
+    const cached = datatypes === this.lastText ? this.lastEntries : typeof datatypes === 'string' ? this.shapes.get(datatypes) : undefined;
     const entries = cached ?? this.parse(datatypes, messageLabel(type, id));
     for (const entry of entries) {
       const problem = this.applyEntry(event, entry);
       if (problem) throw new DecodeError('datatypes', `${messageLabel(type, id)}: datatypes ${quoted(entry.pointer)}: ${problem}`);
     }
     if (!cached) this.shapes.set(datatypes as string, entries, PARSED_BYTES_PER_CHAR * (datatypes as string).length);
+    this.lastText = datatypes as string;
+    this.lastEntries = entries;
   }
 
   private parse(datatypes: unknown, where: string): TypeEntry[] {

@@ -252,6 +252,18 @@ describe('EventCodec', () => {
     expect(heapAfterGc() - before).toBeLessThan(48 * 2 ** 20);
   });
 
+  it('checks every message\'s time and datatypes, whatever the message before it had', () => {
+    const valid = { time: '2026-11-24T10:00:00Z', data: { who: 'p', when: '2026-11-24T10:00:00Z' }, datatypes: JSON.stringify({ '/when': 'Date' }) };
+    const fresh = new EventCodec(registry, { ...settings, origin: 'instance-c' });
+    expect(rejection(() => fresh.decode(SUBJECT, bytes(ce({ ...valid, datatypes: '' })))).reason).toBe('malformed');
+    expect((decode(ce(valid)).event as Moved).when).toEqual(new Date('2026-11-24T10:00:00Z'));
+    expect(rejection(() => decode(ce({ ...valid, time: 'yesterday' }))).reason).toBe('attribute');
+    // The same datatypes as the valid message, on data it does not fit; then an empty one.
+    expect(rejection(() => decode(ce({ ...valid, data: { who: 'p' } }))).reason).toBe('datatypes');
+    expect(rejection(() => decode(ce({ ...valid, datatypes: '' }))).reason).toBe('malformed');
+    expect((decode(ce(valid)).event as Moved).when).toEqual(new Date('2026-11-24T10:00:00Z'));
+  });
+
   it('drops own "__proto__" keys at every depth, however they are spelled', () => {
     const nested = ce({ data: { who: 'p', odd: { inner: { __proto__: { polluted: 1 } }, list: [{ __proto__: { polluted: 1 } }] } } });
     const spelled = ce({ data: { who: 'p', odd: { placeholder: { polluted: 1 } } } }).replace('"placeholder"', '"\\u005f_proto__"');
