@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { LazyModuleLoader, ModuleRef } from '@nestjs/core';
 import { CqrsModule, EventBus, type IEvent, type IEventPublisher } from '@nestjs/cqrs';
-import { DomainEventBus, type LocalCqrsDispatch } from './domain-event-bus.js';
+import { DomainEventBus } from './domain-event-bus.js';
 
 /** Sends everything published through the CQRS EventBus (publish, publishAll, AggregateRoot.commit) through the distributed bus. */
 class DistributingPublisher implements IEventPublisher {
@@ -36,9 +36,15 @@ export class CqrsBridge implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     this.eventBus = this.findEventBus() ?? (await this.loadCqrs());
-    const local = this.eventBus.publisher;
-    const dispatch: LocalCqrsDispatch = (event, args) => local.publish(event, ...(args as []));
-    this.bus.setCqrsDispatch(dispatch);
+    const eventBus = this.eventBus;
+    const local = eventBus.publisher;
+    // CQRS's own publisher only feeds the bus's subject: nothing receives it there while no handler or saga
+    // observes that. Another publisher (the application's) may send elsewhere: always published to.
+    const feedsSubject = (local as { subject$?: unknown }).subject$ === eventBus.subject$;
+    this.bus.setLocalCqrs({
+      dispatch: (event, args) => local.publish(event, ...(args as [])),
+      listening: feedsSubject ? () => eventBus.subject$.observed : () => true,
+    });
     this.eventBus.publisher = new DistributingPublisher(this.bus);
   }
 

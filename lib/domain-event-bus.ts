@@ -89,8 +89,13 @@ export interface TransactionalCapture {
   status(): OutboxStatus;
 }
 
-/** Publishes an event to the local CQRS bus (the EventBus's own publisher), with CQRS's extra arguments. */
-export type LocalCqrsDispatch = (event: object, args: readonly unknown[]) => void;
+/** The local CQRS bus, as the bridge joins it. */
+export interface LocalCqrs {
+  /** Publishes an event there (through the EventBus's own publisher), with CQRS's extra arguments. */
+  dispatch(event: object, args: readonly unknown[]): void;
+  /** False when a publish there would reach no handler or saga: it is then skipped, with its handling context. */
+  listening(): boolean;
+}
 
 /** One published event on its way: also the envelope itself when it travels unencoded (one allocation per event). */
 class Outgoing implements LocalEnvelope {
@@ -171,7 +176,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   /** Shutdown has begun (no more receiving); publishing goes on until `closing`. */
   private stopping = false;
   private closing = false;
-  private cqrsDispatch: LocalCqrsDispatch | undefined;
+  private cqrs: LocalCqrs | undefined;
   private observer: BusObserver | undefined;
   /** Tracing and metrics: loaded at module init, off until then and without `@opentelemetry/api`. */
   private telemetry = Telemetry.off;
@@ -318,8 +323,8 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   }
 
   /** @internal Installed by the CQRS bridge: how events reach the local CQRS EventBus. */
-  setCqrsDispatch(dispatch: LocalCqrsDispatch): void {
-    this.cqrsDispatch = dispatch;
+  setLocalCqrs(cqrs: LocalCqrs): void {
+    this.cqrs = cqrs;
   }
 
   /**
@@ -335,7 +340,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
         this.warnedTypes.add(name);
         this.logger.warn(`${name} has no @DomainEvent(): it is published on this instance only`);
       }
-      this.cqrsDispatch?.(event, args);
+      this.cqrs?.dispatch(event, args);
       return;
     }
     try {
@@ -345,7 +350,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
       else this.send(event, registration, undefined, args).catch(ignore); // failures are logged and counted in send()
     } catch (error) {
       this.publishFromCqrsFailed(registration, error);
-      this.cqrsDispatch?.(event, args);
+      this.cqrs?.dispatch(event, args);
     }
   }
 
@@ -470,13 +475,13 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
    */
   private dispatchLocally(publish: Outgoing): Promise<void> | undefined {
     const sets = this.dispatchOwnEvents ? this.sets.broadcastFor(publish.registration.name) : NO_SETS;
-    if (sets.length === 0 && !this.cqrsDispatch) return undefined;
+    if (sets.length === 0 && !this.cqrs?.listening()) return undefined;
     const context = this.contextOf(publish);
     return this.options.causation ? runHandling(context, this.dispatchWithin, publish, sets) : this.dispatchWithin(publish, sets);
   }
 
   private readonly dispatchWithin = (publish: Outgoing, sets: readonly ListenerSet[]): Promise<void> | undefined => {
-    this.cqrsDispatch?.(publish.event, publish.cqrsArgs);
+    this.cqrs?.dispatch(publish.event, publish.cqrsArgs);
     if (sets.length === 0) return undefined;
     const context = publish.context!;
     const type = context.type;

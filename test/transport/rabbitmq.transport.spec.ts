@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { createTransport } from '../../lib/create-transport.js';
 import {
   DecodeError,
+  PublishTimeoutError,
   RabbitMqConnectError,
   resolveEventBusOptions,
   type DeadLetter,
@@ -13,6 +14,7 @@ import {
 import { ChildProcessInstance, eventually } from '../support/instances.js';
 import { freePort } from '../support/nats-server.js';
 import { RabbitMqServer } from '../support/rabbitmq-server.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { describeTransportConformance } from './transport-conformance.js';
 
 let server: RabbitMqServer;
@@ -329,6 +331,22 @@ describe('RabbitMQ transport: connecting', () => {
     });
     expect(code).not.toBe(0);
     expect(stderr).toContain('EVENT_BUS_TRANSPORT=rabbitmq needs the RabbitMQ client: npm install rabbitmq-client');
+  });
+
+  it('rejects a publish the broker did not confirm within the publish timeout with a PublishTimeoutError', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    const t = create({ transport: 'rabbitmq', rabbitmq: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, publishTimeoutMs: 500, reconnectDelayMs: 100 } });
+    try {
+      await t.connect();
+      await proxy.down();
+      const failure = await (t.publish('events.domain.Lost', message(1), 'lost-1') as Promise<unknown>).then(() => undefined, (error: Error) => error);
+      expect(failure).toBeInstanceOf(PublishTimeoutError);
+      expect(failure!.message).toMatch(/^cannot publish to events\.domain\.Lost: RabbitMQ did not confirm it within 500 ms \(disconnected/);
+    } finally {
+      await proxy.up();
+      await t.close();
+      await proxy.dispose();
+    }
   });
 
   it('names a bad setting', () => {

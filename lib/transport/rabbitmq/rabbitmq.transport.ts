@@ -8,6 +8,7 @@ import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { isGeneratedEventId } from '../../event-id.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
 import {
+  PublishTimeoutError,
   TransportClosedError,
   type EventTransport,
   type TransportMessageHandler,
@@ -469,7 +470,10 @@ export class RabbitMqTransport implements EventTransport {
         onFailure?.();
         reject(error);
       };
-      const timer = setTimeout(() => settle(new Error(`cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${this.connectionState()})`)), publishTimeoutMs);
+      const timer = setTimeout(
+        () => settle(new PublishTimeoutError(`cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${this.connectionState()})`)),
+        publishTimeoutMs,
+      );
       this.publisher!.send(envelope, body).then(
         () => settle(),
         (error: Error) => settle(new Error(`cannot ${what}: RabbitMQ did not confirm it (${oneLine(error.message)}; ${this.connectionState()})`, { cause: error })),
