@@ -349,6 +349,30 @@ describe('RabbitMQ transport: connecting', () => {
     }
   });
 
+  it('says in status() since when the connection is down, and the last error with its time; then since when it is back', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    const t = create({ transport: 'rabbitmq', rabbitmq: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, reconnectDelayMs: 100, reconnectMaxDelayMs: 200 } });
+    try {
+      await t.connect();
+      expect(t.status()).toMatchObject({ connected: true, disconnects: 0, reconnects: 0 });
+      const cut = new Date().toISOString();
+      await proxy.down();
+      await eventually(() => expect(t.status()).toMatchObject({ connected: false, disconnects: 1 }));
+      const down = t.status();
+      expect(down.disconnectedSince! >= cut && down.since === down.disconnectedSince).toBe(true);
+      expect(down.lastError).toBeTruthy();
+      expect(down.lastErrorAt! >= cut).toBe(true);
+      await proxy.up();
+      await eventually(() => expect(t.status()).toMatchObject({ connected: true, reconnects: 1 }), 20_000);
+      const back = t.status();
+      expect(back.disconnectedSince).toBeUndefined();
+      expect(back.since! >= down.since!).toBe(true);
+    } finally {
+      await t.close();
+      await proxy.dispose();
+    }
+  }, 30_000);
+
   it('names a bad setting', () => {
     expect(() => create({ transport: 'rabbitmq', rabbitmq: { url: 'http://x' } })).toThrow('option rabbitmq.url: "http://x" is not an AMQP URL');
     const env = { EVENT_BUS_TRANSPORT: 'rabbitmq', RABBITMQ_QUEUE_TYPE: 'lazy' };

@@ -11,6 +11,7 @@ import {
   type TransportSubscription,
 } from '../event-transport.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, InFlightWork } from '../in-flight-work.js';
+import { ConnectionHealth } from '../connection-health.js';
 import type { TransportFactory } from '../transport-context.js';
 import { natsConnectionOptions, resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from './nats-options.js';
 import { PublishBuffer } from './publish-buffer.js';
@@ -43,15 +44,9 @@ export class NatsTransport implements EventTransport {
   private readonly received: ReceiveBuffer;
   /** Set by close(): publishes are refused from then on. */
   private stopping = false;
-  private connected = false;
-  private disconnects = 0;
-  private reconnects = 0;
+  private readonly health = new ConnectionHealth();
   /** Slow consumers the client or the server reported (those the receive buffer saw are counted there). */
   private reportedSlowConsumers = 0;
-  private lastError?: string;
-  private lastErrorAt?: string;
-  /** When `connected` last changed (ISO time). */
-  private since?: string;
 
   constructor(options: ResolvedNatsOptions, shutdownTimeoutMs?: number);
   /** @internal */
@@ -74,7 +69,7 @@ export class NatsTransport implements EventTransport {
     }
     this.connection = connection;
     this.publishes = new PublishBuffer(connection, this.options.publishBuffer, this.options.publishConfirm, this.logger);
-    this.changed(true);
+    this.health.opened();
     this.logger.log(`connected to ${connection.getServer()}`);
     void this.watch(connection);
   }
@@ -116,7 +111,7 @@ export class NatsTransport implements EventTransport {
       queue,
       callback: (error, message) => {
         if (error) {
-          this.recordError(`subscription ${subject}: ${error.message}`);
+          this.health.failed(`subscription ${subject}: ${error.message}`);
           this.logger.error(`subscription ${subject}: ${error.message}`, error.stack);
           return;
         }
@@ -166,13 +161,13 @@ export class NatsTransport implements EventTransport {
       this.publishes!.fail(new Error(`the server did not confirm them within ${this.shutdownTimeoutMs} ms of close() (shutdownTimeoutMs)`));
     }
     try {
-      if (this.connected && !connection.isDraining()) await connection.drain();
+      if (this.health.connected && !connection.isDraining()) await connection.drain();
       else await connection.close();
     } catch (error) {
       this.logger.warn(`drain failed (${(error as Error).message}); closing`);
       await connection.close();
     }
-    this.changed(false);
+    this.health.ended();
   }
 
   /** Waits, up to the shutdown timeout, for what must be done before publishing stops: received messages handled. */
@@ -191,14 +186,9 @@ export class NatsTransport implements EventTransport {
     const received = this.received;
     return {
       transport: this.name,
-      connected: this.connected && !!this.connection && !this.connection.isClosed(),
+      ...this.health.report(),
+      connected: this.health.connected && !!this.connection && !this.connection.isClosed(),
       server: this.connection?.getServer(),
-      disconnects: this.disconnects,
-      reconnects: this.reconnects,
-      lastError: this.lastError,
-      lastErrorAt: this.lastErrorAt,
-      since: this.since,
-      disconnectedSince: this.connected ? undefined : this.since,
       bufferedPublishes: publishes?.bufferedMessages ?? 0,
       bufferedPublishBytes: publishes?.bufferedBytes ?? 0,
       publishBufferRejections: publishes?.rejected ?? 0,
@@ -210,50 +200,37 @@ export class NatsTransport implements EventTransport {
     };
   }
 
-  private changed(connected: boolean): void {
-    if (this.connected === connected && this.since) return;
-    this.connected = connected;
-    this.since = new Date().toISOString();
-  }
-
-  private recordError(message: string): void {
-    this.lastError = message;
-    this.lastErrorAt = new Date().toISOString();
-  }
-
   private async watch(connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
       switch (status.type) {
         case 'disconnect':
-          this.changed(false);
-          this.disconnects++;
+          this.health.lost();
           this.publishes?.disconnected();
-          this.recordError(`disconnected from ${status.server}`);
+          this.health.failed(`disconnected from ${status.server}`);
           this.logger.warn(
             `disconnected from ${status.server}; reconnecting. Meanwhile subscriptions miss what is published, ` +
               `and publishes wait in the publish buffer (${this.publishes?.bufferedMessages ?? 0} now, at most ${this.options.publishBuffer.messages})`,
           );
           break;
         case 'reconnect': {
-          const downMs = this.since ? Date.now() - Date.parse(this.since) : 0;
-          this.changed(true);
-          this.reconnects++;
+          const downMs = Date.now() - (this.health.changedAt ?? Date.now());
+          this.health.opened();
           this.logger.log(`reconnected to ${status.server} after ${downMs} ms`);
           this.publishes?.reconnected();
           break;
         }
         case 'error':
           if (/slow consumer/i.test(status.error.message)) this.reportedSlowConsumers++;
-          this.recordError(`server error: ${status.error.message}`);
+          this.health.failed(`server error: ${status.error.message}`);
           this.logger.error(`server error: ${status.error.message}`, status.error.stack);
           break;
         case 'slowConsumer':
           this.reportedSlowConsumers++;
-          this.recordError(`slow consumer on ${status.sub.getSubject()}`);
+          this.health.failed(`slow consumer on ${status.sub.getSubject()}`);
           this.logger.warn(`slow consumer on ${status.sub.getSubject()}: ${status.pending} messages pending in the client`);
           break;
         case 'staleConnection':
-          this.recordError('stale connection: the server stopped answering pings');
+          this.health.failed('stale connection: the server stopped answering pings');
           this.logger.warn('stale connection: the server stopped answering pings; reconnecting');
           break;
         case 'ldm':
@@ -261,10 +238,10 @@ export class NatsTransport implements EventTransport {
           break;
       }
     }
-    this.changed(false);
+    this.health.ended();
     const closedWith = await connection.closed();
     if (closedWith instanceof Error) {
-      this.recordError(`connection closed: ${closedWith.message}`);
+      this.health.failed(`connection closed: ${closedWith.message}`);
       this.logger.error(`connection closed: ${closedWith.message}`, closedWith.stack);
     }
     this.publishes?.fail(new Error(`the NATS connection closed${closedWith instanceof Error ? ` (${closedWith.message})` : ''}`));

@@ -15,6 +15,7 @@ import {
   type TransportStatus,
   type TransportSubscription,
 } from '../event-transport.js';
+import { ConnectionHealth } from '../connection-health.js';
 import type { TransportFactory } from '../transport-context.js';
 import { loadRabbitMqClient } from './rabbitmq-client.js';
 import { RabbitMqConnectError } from './rabbitmq-connect-error.js';
@@ -118,11 +119,7 @@ export class RabbitMqTransport implements EventTransport {
   /** Retry queues declared on this connection, by delay. */
   private readonly tiers = new Map<number, Promise<unknown>>();
   private closing = false;
-  private connected = false;
-  private everConnected = false;
-  private disconnects = 0;
-  private reconnects = 0;
-  private lastError?: string;
+  private readonly health = new ConnectionHealth();
 
   constructor(private readonly config: RabbitMqSettings) {
     this.options = config.rabbitmq;
@@ -140,7 +137,7 @@ export class RabbitMqTransport implements EventTransport {
     connection.on('connection', () => this.onConnection());
     connection.on('error', (error: Error) => this.onError(error));
     connection.on('connection.blocked', (reason: string) => {
-      this.lastError = `blocked by the broker: ${reason}`;
+      this.health.failed(`blocked by the broker: ${reason}`);
       this.logger.warn(`the broker blocks publishing (${reason}); publishes wait up to ${options.publishTimeoutMs} ms`);
     });
     try {
@@ -386,17 +383,15 @@ export class RabbitMqTransport implements EventTransport {
       this.logger.warn((error as Error).message);
       connection.unsafeDestroy();
     }
-    this.connected = false;
+    this.health.ended();
   }
 
   status(): TransportStatus {
     return {
       transport: 'rabbitmq',
-      connected: this.connected && !this.closing,
+      ...this.health.report(),
+      connected: this.health.connected && !this.closing,
       server: this.options.server,
-      disconnects: this.disconnects,
-      reconnects: this.reconnects,
-      lastError: this.lastError,
     };
   }
 
@@ -422,25 +417,17 @@ export class RabbitMqTransport implements EventTransport {
   }
 
   private onConnection(): void {
-    if (this.everConnected) {
-      this.reconnects++;
-      this.logger.log(`reconnected to ${this.options.server}`);
-    } else {
-      this.everConnected = true;
-      this.logger.log(`connected to ${this.options.server}`);
-    }
-    this.connected = true;
+    this.logger.log(`${this.health.opened() ? 'reconnected' : 'connected'} to ${this.options.server}`);
     this.tiers.clear(); // the broker may have lost what was declared (its data, or a new node)
   }
 
   private onError(error: Error): void {
-    this.lastError = oneLine(error.message);
-    if (this.connected && this.connection && !this.connection.ready) {
-      this.connected = false;
-      this.disconnects++;
-      this.logger.warn(`disconnected from ${this.options.server} (${this.lastError}); reconnecting, publishes wait up to ${this.options.publishTimeoutMs} ms`);
+    const message = oneLine(error.message);
+    this.health.failed(message);
+    if (this.connection && !this.connection.ready && this.health.lost()) {
+      this.logger.warn(`disconnected from ${this.options.server} (${message}); reconnecting, publishes wait up to ${this.options.publishTimeoutMs} ms`);
     } else if (!this.closing) {
-      this.logger.error(`RabbitMQ: ${this.lastError}`);
+      this.logger.error(`RabbitMQ: ${message}`);
     }
   }
 
@@ -482,7 +469,7 @@ export class RabbitMqTransport implements EventTransport {
   }
 
   private connectionState(): string {
-    return this.connected ? 'connected' : `disconnected: ${this.lastError ?? 'connecting'}`;
+    return this.health.connected ? 'connected' : `disconnected: ${this.health.lastError ?? 'connecting'}`;
   }
 
   /** Resolves once no publish awaits its confirm. */
@@ -532,12 +519,13 @@ export class RabbitMqTransport implements EventTransport {
       });
       consumer.once('ready', resolve);
       consumer.on('error', (error: Error & { code?: string }) => {
-        this.lastError = oneLine(error.message);
+        const message = oneLine(error.message);
+        this.health.failed(message);
         if (error.code && PERMANENT.has(error.code)) {
           giveUp();
           void consumer.close();
           reject(new Error(`${what}: ${error.message}` + (error.code === 'PRECONDITION_FAILED' ? ' (the queue exists with other arguments: its type, or ordered; delete it to change them)' : '')));
-        } else if (!this.closing) this.logger.error(`${consumer.queue || what}: ${this.lastError}`);
+        } else if (!this.closing) this.logger.error(`${consumer.queue || what}: ${message}`);
       });
     });
     this.track(setup);

@@ -13,6 +13,7 @@ import {
   type TransportStatus,
   type TransportSubscription,
 } from '../event-transport.js';
+import { ConnectionHealth } from '../connection-health.js';
 import type { TransportFactory } from '../transport-context.js';
 import { RedisAppender } from './redis-appender.js';
 import { createRedisClient, loadRedis, type RedisClient } from './redis-client.js';
@@ -82,11 +83,7 @@ export class RedisTransport implements EventTransport {
   private timers: NodeJS.Timeout[] = [];
   private lastCleanup = 0;
   private closing = false;
-  private connected = false;
-  private everConnected = false;
-  private disconnects = 0;
-  private reconnects = 0;
-  private lastError?: string;
+  private readonly health = new ConnectionHealth();
 
   constructor(private readonly settings: RedisSettings) {
     this.options = settings.redis;
@@ -102,10 +99,10 @@ export class RedisTransport implements EventTransport {
     this.watch(client);
     const url = redactedUrl(this.options.url);
     try {
-      if (!(await settlesWithin(client.connect(), this.options.connectTimeoutMs))) throw new Error(this.lastError ?? `no answer within ${this.options.connectTimeoutMs} ms`);
+      if (!(await settlesWithin(client.connect(), this.options.connectTimeoutMs))) throw new Error(this.health.lastError ?? `no answer within ${this.options.connectTimeoutMs} ms`);
     } catch (error) {
       client.destroy();
-      throw new RedisConnectError(`cannot connect to Redis at ${url}: ${this.lastError ?? (error as Error).message}`, { cause: error });
+      throw new RedisConnectError(`cannot connect to Redis at ${url}: ${this.health.lastError ?? (error as Error).message}`, { cause: error });
     }
     this.logger.log(`connected to ${url}`);
     this.client = client;
@@ -212,7 +209,7 @@ export class RedisTransport implements EventTransport {
     await settlesWithin(client.sendCommand(['DEL', this.keys.alivePrefix + this.settings.instanceId]).catch(ignore), 1_000);
     for (const connection of this.connections) connection.destroy();
     if (!(await settlesWithin(client.close().catch(ignore), 2_000))) client.destroy();
-    this.connected = false;
+    this.health.ended();
   }
 
   /** Drops every connection at once: no acks, no goodbye (what a crash leaves behind; for tests of what the others do then). */
@@ -222,18 +219,15 @@ export class RedisTransport implements EventTransport {
     for (const reader of this.readers.values()) void reader.stop();
     for (const connection of this.connections) connection.destroy();
     this.client?.destroy();
-    this.connected = false;
+    this.health.ended();
   }
 
   status(): TransportStatus {
     const url = new URL(this.options.url);
     return {
       transport: 'redis',
-      connected: this.connected,
+      ...this.health.report(),
       server: `${url.hostname}:${url.port || 6379}`,
-      disconnects: this.disconnects,
-      reconnects: this.reconnects,
-      lastError: this.lastError,
     };
   }
 
@@ -267,7 +261,8 @@ export class RedisTransport implements EventTransport {
     for (const pending of this.publishes.keys()) {
       if (pending.deadline > now) break;
       this.publishes.delete(pending);
-      const state = this.connected ? 'connected' : `disconnected${this.lastError ? `: ${this.lastError}` : ''}`;
+      const { connected, lastError } = this.health;
+      const state = connected ? 'connected' : `disconnected${lastError ? `: ${lastError}` : ''}`;
       pending.reject(
         new PublishTimeoutError(
           `Redis did not confirm the publish to ${pending.subject} within ${this.options.publishTimeoutMs} ms (${state}); ` +
@@ -289,7 +284,7 @@ export class RedisTransport implements EventTransport {
       logger: this.logger,
       openConnection: async () => {
         const connection = this.client!.duplicate();
-        connection.on('error', (error: Error) => (this.lastError = error.message));
+        connection.on('error', (error: Error) => this.health.failed(error.message));
         this.connections.add(connection);
         await connection.connect();
         return connection.withTypeMapping(this.bufferMapping);
@@ -344,23 +339,17 @@ export class RedisTransport implements EventTransport {
 
   private watch(client: RedisClient): void {
     client.on('ready', () => {
-      if (this.everConnected) {
-        this.reconnects++;
-        this.logger.log(`reconnected to ${redactedUrl(this.options.url)}`);
-        // Acks may have been lost with the connection: what is still pending here is claimed again.
-        for (const reader of this.readers.values()) reader.reconnected();
-      }
-      this.everConnected = true;
-      this.connected = true;
+      if (!this.health.opened()) return;
+      this.logger.log(`reconnected to ${redactedUrl(this.options.url)}`);
+      // Acks may have been lost with the connection: what is still pending here is claimed again.
+      for (const reader of this.readers.values()) reader.reconnected();
     });
     client.on('error', (error: Error) => {
-      this.lastError = error.message || error.name;
-      if (!this.connected) return;
-      this.connected = false;
-      this.disconnects++;
-      this.logger.warn(`disconnected from Redis (${this.lastError}); reconnecting (publishes wait up to ${this.options.publishTimeoutMs} ms)`);
+      const message = error.message || error.name;
+      this.health.failed(message);
+      if (this.health.lost()) this.logger.warn(`disconnected from Redis (${message}); reconnecting (publishes wait up to ${this.options.publishTimeoutMs} ms)`);
     });
-    client.on('end', () => (this.connected = false));
+    client.on('end', () => this.health.ended());
   }
 }
 
