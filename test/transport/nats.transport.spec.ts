@@ -11,6 +11,7 @@ import {
 } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 import { freePort, NatsServer } from '../support/nats-server.js';
+import { expectOutageInStatus } from '../support/outage-status.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { describeTransportConformance } from './transport-conformance.js';
 
@@ -146,6 +147,18 @@ describe('NATS transport connection handling', () => {
       await own.dispose();
     }
   });
+
+  it('says in status() since when the connection is down, and the last error with its time; then since when it is back', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    const nats = transport(`o${instances++}`, 'nats', proxy.url);
+    try {
+      await nats.connect();
+      await expectOutageInStatus(nats, proxy);
+    } finally {
+      await nats.close();
+      await proxy.dispose();
+    }
+  }, 30_000);
 
   it('refuses at publish, also while reconnecting, what the server would answer by closing the connection', async () => {
     const own = await NatsServer.start();

@@ -1,8 +1,8 @@
 import { createClient } from 'redis';
 import { createTransport } from '../../lib/create-transport.js';
 import { resolveEventBusOptions, type EventBusModuleOptions, type EventTransport, type RedisTransport } from '../../lib/index.js';
-import { eventually } from '../support/instances.js';
 import { RedisServer } from '../support/redis-server.js';
+import { expectOutageInStatus } from '../support/outage-status.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { describeTransportConformance } from './transport-conformance.js';
 
@@ -87,21 +87,7 @@ describe('Redis Streams: status() through an outage', () => {
     const transport = create({ transport: 'redis', instanceId: 'outage', redis: { url: `redis://127.0.0.1:${proxy.port}` } });
     try {
       await transport.connect();
-      const connectedSince = transport.status().since!;
-      expect(transport.status()).toMatchObject({ connected: true, disconnects: 0, reconnects: 0 });
-      const cut = new Date().toISOString();
-      await proxy.down();
-      await eventually(() => expect(transport.status()).toMatchObject({ connected: false, disconnects: 1 }));
-      const down = transport.status();
-      expect(down.disconnectedSince! >= cut && down.since === down.disconnectedSince).toBe(true);
-      expect(down.lastError).toBeTruthy();
-      expect(down.lastErrorAt! >= cut).toBe(true);
-      expect(connectedSince <= cut).toBe(true);
-      await proxy.up();
-      await eventually(() => expect(transport.status()).toMatchObject({ connected: true, reconnects: 1 }), 20_000);
-      const back = transport.status();
-      expect(back.disconnectedSince).toBeUndefined();
-      expect(back.since! >= down.since!).toBe(true);
+      await expectOutageInStatus(transport, proxy);
     } finally {
       await transport.close();
       await proxy.dispose();

@@ -1,0 +1,23 @@
+import type { EventTransport } from '../../lib/index.js';
+import { eventually } from './instances.js';
+import type { TcpProxy } from './tcp-proxy.js';
+
+/**
+ * Cuts a connected transport's connection at the proxy and lets it back: status() must say since when
+ * the connection is down and what failed when, then since when it is up again.
+ */
+export async function expectOutageInStatus(transport: EventTransport, proxy: TcpProxy): Promise<void> {
+  expect(transport.status()).toMatchObject({ connected: true, disconnects: 0, reconnects: 0 });
+  const cut = new Date().toISOString();
+  await proxy.down();
+  await eventually(() => expect(transport.status()).toMatchObject({ connected: false, disconnects: 1 }));
+  const down = transport.status();
+  expect(down.disconnectedSince! >= cut && down.since === down.disconnectedSince).toBe(true);
+  expect(down.lastError).toBeTruthy();
+  expect(down.lastErrorAt! >= cut).toBe(true);
+  await proxy.up();
+  await eventually(() => expect(transport.status()).toMatchObject({ connected: true, reconnects: 1 }), 20_000);
+  const back = transport.status();
+  expect(back.disconnectedSince).toBeUndefined();
+  expect(back.since! >= down.since!).toBe(true);
+}
