@@ -25,6 +25,12 @@ export class ConnectionHealth {
     return this.error;
   }
 
+  /** `connected`, or `disconnected` with the last error: for messages that say why something failed. */
+  describe(): string {
+    if (this.up) return 'connected';
+    return this.error ? `disconnected: ${this.error}` : 'disconnected';
+  }
+
   /** Since when (epoch ms) the connection is up, or down; undefined before it first was up. */
   get changedAt(): number | undefined {
     return this.since === undefined ? undefined : Date.parse(this.since);

@@ -352,15 +352,9 @@ describe('RabbitMQ transport: connecting', () => {
   });
 
   it('says in status() since when the connection is down, and the last error with its time; then since when it is back', async () => {
-    const proxy = await TcpProxy.start(server.port);
-    const t = create({ transport: 'rabbitmq', rabbitmq: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, reconnectDelayMs: 100, reconnectMaxDelayMs: 200 } });
-    try {
-      await t.connect();
-      await expectOutageInStatus(t, proxy);
-    } finally {
-      await t.close();
-      await proxy.dispose();
-    }
+    await expectOutageInStatus(server.port, (port) =>
+      create({ transport: 'rabbitmq', rabbitmq: { url: `amqp://guest:guest@127.0.0.1:${port}`, reconnectDelayMs: 100, reconnectMaxDelayMs: 200 } }),
+    );
   }, 30_000);
 
   it('names a bad setting', () => {

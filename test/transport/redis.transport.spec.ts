@@ -3,7 +3,6 @@ import { createTransport } from '../../lib/create-transport.js';
 import { resolveEventBusOptions, type EventBusModuleOptions, type EventTransport, type RedisTransport } from '../../lib/index.js';
 import { RedisServer } from '../support/redis-server.js';
 import { expectOutageInStatus } from '../support/outage-status.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
 import { describeTransportConformance } from './transport-conformance.js';
 
 let server: RedisServer;
@@ -83,14 +82,8 @@ describe('Redis Streams: publishes with the duplicate window', () => {
 
 describe('Redis Streams: status() through an outage', () => {
   it('says since when the connection is down, and the last error with its time; then since when it is back', async () => {
-    const proxy = await TcpProxy.start(Number(new URL(server.url).port));
-    const transport = create({ transport: 'redis', instanceId: 'outage', redis: { url: `redis://127.0.0.1:${proxy.port}` } });
-    try {
-      await transport.connect();
-      await expectOutageInStatus(transport, proxy);
-    } finally {
-      await transport.close();
-      await proxy.dispose();
-    }
+    await expectOutageInStatus(Number(new URL(server.url).port), (port) =>
+      create({ transport: 'redis', instanceId: 'outage', redis: { url: `redis://127.0.0.1:${port}` } }),
+    );
   }, 30_000);
 });

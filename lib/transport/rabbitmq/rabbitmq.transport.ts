@@ -458,18 +458,14 @@ export class RabbitMqTransport implements EventTransport {
         reject(error);
       };
       const timer = setTimeout(
-        () => settle(new PublishTimeoutError(`cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${this.connectionState()})`)),
+        () => settle(new PublishTimeoutError(`cannot ${what}: RabbitMQ did not confirm it within ${publishTimeoutMs} ms (${this.health.describe()})`)),
         publishTimeoutMs,
       );
       this.publisher!.send(envelope, body).then(
         () => settle(),
-        (error: Error) => settle(new Error(`cannot ${what}: RabbitMQ did not confirm it (${oneLine(error.message)}; ${this.connectionState()})`, { cause: error })),
+        (error: Error) => settle(new Error(`cannot ${what}: RabbitMQ did not confirm it (${oneLine(error.message)}; ${this.health.describe()})`, { cause: error })),
       );
     });
-  }
-
-  private connectionState(): string {
-    return this.health.connected ? 'connected' : `disconnected: ${this.health.lastError ?? 'connecting'}`;
   }
 
   /** Resolves once no publish awaits its confirm. */

@@ -279,8 +279,7 @@ export class GroupReader {
       ack: () => {
         this.succeeded.delete(key);
         // Its slot in the window is free once the handlers are done: the next read need not wait for the ack's reply.
-        source.inFlight.delete(entryId);
-        this.wake?.();
+        this.release(source, entryId);
         return this.ack(source, entryId);
       },
       retryLater: (delayMs) => this.schedule(source, entryId, delayMs),
@@ -320,12 +319,15 @@ export class GroupReader {
       () => undefined,
       (error: Error) => this.context.logger.error(`handling ${entryId} of ${this.spec.name} failed: ${error.message}`, error.stack),
     );
-    void done.finally(() => {
-      source.inFlight.delete(entryId);
-      this.wake?.();
-    });
+    void done.finally(() => this.release(source, entryId));
     this.context.track(done);
     return done;
+  }
+
+  /** The entry is no longer handled here: its slot in the read window is free. */
+  private release(source: Source, entryId: string): void {
+    source.inFlight.delete(entryId);
+    this.wake?.();
   }
 
   private membersFor(subject: string): readonly GroupMember[] {

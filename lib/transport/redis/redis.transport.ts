@@ -261,11 +261,9 @@ export class RedisTransport implements EventTransport {
     for (const pending of this.publishes.keys()) {
       if (pending.deadline > now) break;
       this.publishes.delete(pending);
-      const { connected, lastError } = this.health;
-      const state = connected ? 'connected' : `disconnected${lastError ? `: ${lastError}` : ''}`;
       pending.reject(
         new PublishTimeoutError(
-          `Redis did not confirm the publish to ${pending.subject} within ${this.options.publishTimeoutMs} ms (${state}); ` +
+          `Redis did not confirm the publish to ${pending.subject} within ${this.options.publishTimeoutMs} ms (${this.health.describe()}); ` +
             'it may still be stored: publishing again with the same event id is handled once',
         ),
       );
