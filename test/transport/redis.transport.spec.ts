@@ -4,6 +4,7 @@ import { resolveEventBusOptions, type EventBusModuleOptions, type EventTransport
 import { RedisServer } from '../support/redis-server.js';
 import { expectOutageInStatus } from '../support/outage-status.js';
 import { describeTransportConformance } from './transport-conformance.js';
+import { WINDOW_SLICES } from '../../lib/transport/redis/redis-scripts.js';
 
 let server: RedisServer;
 beforeAll(async () => {
@@ -78,6 +79,35 @@ describe('Redis Streams: publishes with the duplicate window', () => {
       await transport.close();
     }
   });
+
+  it('remembers an id for the whole window, across its slices, then forgets it: the slices stay bounded', async () => {
+    const windowMs = 1_000;
+    const transport = create({ transport: 'redis', instanceId: 'dup-window', redis: { url: server.url, stream: 'WINDOW', duplicateWindowMs: windowMs, publishTimeoutMs: 500 } });
+    await transport.connect();
+    const client = createClient({ url: server.url });
+    await client.connect();
+    const stored = async () => ((await client.xRange('WINDOW', '-', '+')) ?? []).map((e) => e.message.id);
+    try {
+      await transport.publish('events.domain.Window', body(0), 'w1');
+      const first = Date.now();
+      // Re-published through most of the window (and so through several of its slices): stored once.
+      while (Date.now() - first < 0.7 * windowMs) {
+        await transport.publish('events.domain.Window', body(1), 'w1');
+        await transport.publish('events.domain.Window', body(2), `other-${Date.now()}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect((await stored()).filter((id) => id === 'w1')).toHaveLength(1);
+      // An id is forgotten at most a slice after its window: then it is stored again.
+      await new Promise((resolve) => setTimeout(resolve, first + 1.25 * windowMs + 150 - Date.now()));
+      await transport.publish('events.domain.Window', body(3), 'w1');
+      expect((await stored()).filter((id) => id === 'w1')).toHaveLength(2);
+      // The current slice and WINDOW_SLICES before it, at most one more on its way out.
+      expect((await client.keys('WINDOW:published:*')).length).toBeLessThanOrEqual(WINDOW_SLICES + 2);
+    } finally {
+      await client.quit();
+      await transport.close();
+    }
+  }, 10_000);
 });
 
 describe('Redis Streams: status() through an outage', () => {

@@ -13,24 +13,27 @@ const MAX_BATCH = 256;
  * publish loop still sends each at once: nothing waits for a batch to fill.
  */
 export class RedisAppender {
-  private keys: string[] = [];
-  private args: (string | Buffer)[] = [];
+  /** The script's arguments before the entries: the window, the slices' key prefix, XADD's arguments before the fields. */
+  private readonly head: readonly string[];
+  private args: (string | Buffer)[];
   private settles: Deferred[] = [];
 
   constructor(
     private readonly client: RedisClient,
-    private readonly streamKeys: RedisKeys,
-    private readonly windowMs: number,
+    private readonly keys: RedisKeys,
+    windowMs: number,
     /** XADD's arguments before the entry's fields (trimming, the `*` id): the same for every entry. */
-    private readonly head: readonly string[],
-  ) {}
+    xaddHead: readonly string[],
+  ) {
+    this.head = [String(windowMs), keys.publishedPrefix, String(xaddHead.length), ...xaddHead];
+    this.args = [...this.head];
+  }
 
   /** Resolves once Redis stored the entry or found its id within the window; rejects when the call failed. */
   append(subject: string, id: string, body: Buffer): Promise<void> {
     const settle = deferred();
     if (this.settles.length === 0) queueMicrotask(this.send);
-    this.keys.push(this.streamKeys.published(id));
-    this.args.push(...this.head, 'subject', subject, 'id', id, 'data', body);
+    this.args.push(subject, id, body);
     this.settles.push(settle);
     if (this.settles.length >= MAX_BATCH) this.send();
     return settle.promise;
@@ -39,13 +42,10 @@ export class RedisAppender {
   private readonly send = (): void => {
     const settles = this.settles;
     if (settles.length === 0) return;
-    const keys = this.keys;
     const args = this.args;
-    this.keys = [];
-    this.args = [];
+    this.args = [...this.head];
     this.settles = [];
-    const perEntry = String(args.length / settles.length);
-    appendAllOnce.run(this.client, [this.streamKeys.stream, ...keys], [String(this.windowMs), perEntry, ...args]).then(
+    appendAllOnce.run(this.client, [this.keys.stream], args).then(
       () => {
         for (const settle of settles) settle.resolve();
       },

@@ -11,12 +11,15 @@ export class RedisKeys {
   readonly broadcastGroups: string;
   /** Instance id -> when its heartbeat was last refreshed (ms). */
   readonly lastSeen: string;
+  /** Published event ids of one slice of the duplicate window: `<prefix><slice number>`, a hash. */
+  readonly publishedPrefix: string;
 
   constructor(readonly stream: string) {
     this.deadLetters = `${stream}:dlq`;
     this.alivePrefix = `${stream}:alive:`;
     this.broadcastGroups = `${stream}:broadcast`;
     this.lastSeen = `${stream}:seen`;
+    this.publishedPrefix = `${stream}:published:`;
   }
 
   /** Where dead letters of a group are replayed to: a stream only that group reads. */
@@ -32,11 +35,6 @@ export class RedisKeys {
   /** An ordered group's lock: only its holder reads. */
   lock(group: string): string {
     return `${this.stream}:lock:${group}`;
-  }
-
-  /** A published event id, remembered for the duplicate window. */
-  published(id: string): string {
-    return `${this.stream}:published:${id}`;
   }
 
   /** The handled-event record of one scope. */

@@ -288,8 +288,9 @@ export class RedisTransport implements EventTransport {
         return connection.withTypeMapping(this.bufferMapping);
       },
       track: (work) => {
+        // Never rejects (the reader logs failures): one reaction rather than finally()'s two.
         this.inFlight.add(work);
-        void work.finally(() => this.inFlight.delete(work));
+        void work.then(() => this.inFlight.delete(work));
       },
     };
   }
