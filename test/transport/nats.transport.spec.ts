@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTransport } from '../../lib/create-transport.js';
 import {
@@ -100,6 +103,30 @@ describe('JetStream publishes bounded by the publish timeout', () => {
       await expect(js.publish('events.domain.timeout.ok', body, 'ok-1')).resolves.toMatchObject({ stream: 'DOMAIN_EVENTS' });
     } finally {
       await js.close();
+    }
+  });
+
+  it('rejects at once a publish the server refuses to take (a permissions violation), with the server\'s reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nats-perms-'));
+    const config = join(dir, 'nats.conf');
+    // Allowed the stream's API, replies and events, except one subject.
+    writeFileSync(config, `authorization { users = [ { user: app, password: p4ss, permissions: {
+      publish: { allow: ["$JS.API.>", "$JS.ACK.>", "_INBOX.>", "events.domain.>"], deny: ["events.domain.forbidden.>"] }, subscribe: ">" } } ] }\n`);
+    const own = await NatsServer.start(['-c', config]);
+    const js = create({ transport: 'jetstream', instanceId: `p${instances++}`, nats: { servers: own.url, user: 'app', password: 'p4ss' }, jetstream: { publishTimeoutMs: 20_000 } });
+    try {
+      await js.connect();
+      const started = Date.now();
+      const failure = await (js.publish('events.domain.forbidden.x', body, 'refused-1') as Promise<unknown>).then(() => undefined, (error: Error) => error);
+      expect(failure?.name).toBe('PermissionViolationError');
+      expect(failure!.message).toContain('events.domain.forbidden.x');
+      // Not retried until the publish timeout: the refusal is final.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await expect(js.publish('events.domain.allowed.x', body, 'allowed-1')).resolves.toMatchObject({ stream: 'DOMAIN_EVENTS' });
+    } finally {
+      await js.close();
+      await own.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,5 +1,15 @@
 import { errors, RequestError } from '@nats-io/transport-node';
-import { JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+
+/** No stream acknowledged a publish in time (a leader killed mid-request, or an ack lost in a reconnect). */
+export class PubAckTimeoutError extends Error {
+  override readonly name = 'PubAckTimeoutError';
+}
+
+/** No server took a publish (no responders): no stream captures its subject, or the stream has no leader now. */
+export class NoStreamAnsweredError extends Error {
+  override readonly name = 'NoStreamAnsweredError';
+}
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 1_000;
@@ -11,15 +21,15 @@ const MAX_BACKOFF_MS = 1_000;
  * connection and other API errors are final.
  */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof errors.TimeoutError) return true;
+  if (error instanceof errors.TimeoutError || error instanceof PubAckTimeoutError || error instanceof NoStreamAnsweredError) return true;
   if (error instanceof Error && error.name === 'JetStreamNotEnabled') return error.cause instanceof RequestError && error.cause.isNoResponders();
-  return error instanceof JetStreamApiError && error.status === 503;
+  return error instanceof JetStreamApiError && error.status === 503 && error.code !== JetStreamApiCodes.JetStreamNotEnabledForAccount;
 }
 
 /** A transient failure in words an operator reads in a log. */
 export function transientReason(error: Error): string {
-  if (error instanceof errors.TimeoutError) return 'no answer in time';
-  if (error.cause instanceof RequestError && error.cause.isNoResponders()) return 'no responders';
+  if (error instanceof errors.TimeoutError || error instanceof PubAckTimeoutError) return 'no answer in time';
+  if (error instanceof NoStreamAnsweredError || (error.cause instanceof RequestError && error.cause.isNoResponders())) return 'no responders';
   return error.message;
 }
 

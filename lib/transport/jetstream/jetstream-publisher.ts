@@ -1,9 +1,13 @@
-import type { MsgHdrs } from '@nats-io/transport-node';
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import type { PubAck } from '@nats-io/jetstream';
 import { IdleSignal } from '../../delivery/idle-signal.js';
 import { PublishTimeoutError, TransportClosedError } from '../event-transport.js';
 import { backoffMs, isTransient, transientReason } from './jetstream-errors.js';
+import type { PubAcks } from './jetstream-pub-acks.js';
 import type { LeadershipReport, PublisherStatus } from './jetstream-status.js';
+
+/** The header of the id the stream's duplicate window recognises. */
+const MSG_ID = 'Nats-Msg-Id';
 
 /** The longest one attempt waits for its ack: a leader killed mid-request never answers, so ask again soon. */
 const ATTEMPT_TIMEOUT_MS = 2_000;
@@ -27,21 +31,23 @@ export class JetStreamPublisher {
   private readonly idle = new IdleSignal();
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly acks: PubAcks,
     private readonly deadlineMs: number,
     private readonly window: number,
     private readonly leadership: LeadershipReport,
   ) {}
 
   /** Resolves once the stream stored the event (a duplicate id within the window counts as stored). */
-  publish(subject: string, payload: Uint8Array, id: string, headers: MsgHdrs | undefined): Promise<PubAck> {
+  publish(subject: string, payload: Uint8Array, id: string, extraHeaders: MsgHdrs | undefined): Promise<PubAck> {
     const started = Date.now();
+    const headers = extraHeaders ?? natsHeaders();
+    headers.set(MSG_ID, id);
     if (this.inFlight < this.window) {
       this.inFlight++;
-      return this.attempt(subject, payload, id, headers, started, 0);
+      return this.attempt(subject, payload, headers, started, 0);
     }
     return new Promise<void>((resolve, reject) => this.waiters.push((closed) => (closed ? reject(closed) : resolve()))).then(() =>
-      this.attempt(subject, payload, id, headers, started, 0),
+      this.attempt(subject, payload, headers, started, 0),
     );
   }
 
@@ -54,9 +60,10 @@ export class JetStreamPublisher {
     return this.inFlight === 0 ? Promise.resolve(true) : this.idle.wait(timeoutMs);
   }
 
-  /** Rejects what waits for a slot or a retry, naming why; attempts on the wire settle as the connection closes. */
+  /** Rejects what waits for a slot, a retry or an ack, naming why. */
   close(why: string): void {
     this.closed = new TransportClosedError(why);
+    this.acks.close(this.closed);
     for (const backoff of this.backoffs) {
       clearTimeout(backoff.timer);
       backoff.wake(this.closed);
@@ -67,20 +74,20 @@ export class JetStreamPublisher {
     this.head = 0;
   }
 
-  private attempt(subject: string, payload: Uint8Array, id: string, headers: MsgHdrs | undefined, started: number, n: number): Promise<PubAck> {
+  private attempt(subject: string, payload: Uint8Array, headers: MsgHdrs, started: number, n: number): Promise<PubAck> {
     const timeout = Math.min(ATTEMPT_TIMEOUT_MS, Math.max(MIN_ATTEMPT_TIMEOUT_MS, started + this.deadlineMs - Date.now()));
-    return this.js.publish(subject, payload, { msgID: id, timeout, headers }).then(
+    return this.acks.publish(subject, payload, headers, timeout).then(
       (ack) => {
         if (n > 0) this.retrying--;
         this.release();
         this.leadership.led();
         return ack;
       },
-      (error: Error) => this.failed(subject, payload, id, headers, started, n, error),
+      (error: Error) => this.failed(subject, payload, headers, started, n, error),
     );
   }
 
-  private async failed(subject: string, payload: Uint8Array, id: string, headers: MsgHdrs | undefined, started: number, n: number, error: Error): Promise<PubAck> {
+  private async failed(subject: string, payload: Uint8Array, headers: MsgHdrs, started: number, n: number, error: Error): Promise<PubAck> {
     const remaining = started + this.deadlineMs - Date.now();
     if (this.closed || !isTransient(error) || remaining <= 0) {
       if (n > 0) this.retrying--;
@@ -102,7 +109,7 @@ export class JetStreamPublisher {
       this.release();
       throw closed;
     }
-    return this.attempt(subject, payload, id, headers, started, n + 1);
+    return this.attempt(subject, payload, headers, started, n + 1);
   }
 
   /** Waits before a retry; rejects when the publisher is closed meanwhile. */

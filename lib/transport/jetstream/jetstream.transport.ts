@@ -1,4 +1,4 @@
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { errors, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -36,6 +36,7 @@ import { Header, JetStreamDeadLetters } from './jetstream-dead-letters.js';
 import { retryTransient } from './jetstream-errors.js';
 import { resolveJetStreamOptions, type JetStreamOptions, type ResolvedJetStreamOptions } from './jetstream-options.js';
 import { JetStreamPublisher } from './jetstream-publisher.js';
+import { PubAcks } from './jetstream-pub-acks.js';
 import type { ConsumerRecovery, PublisherStatus, StreamStatus } from './jetstream-status.js';
 import { StreamLeadership } from './jetstream-stream-leadership.js';
 import { ensureEventStreams } from './jetstream-streams.js';
@@ -163,7 +164,8 @@ export class JetStreamTransport extends NatsTransport {
     const probe = await jetstreamManager(connection, { timeout: 1_000, checkAPI: false });
     const leadership = new StreamLeadership(probe, options.stream, this.logger, options.publishTimeoutMs);
     this.leadership = leadership;
-    this.publisher = new JetStreamPublisher(js, options.publishTimeoutMs, options.maxPublishesInFlight, leadership);
+    const pubAcks = new PubAcks(connection);
+    this.publisher = new JetStreamPublisher(pubAcks, options.publishTimeoutMs, options.maxPublishesInFlight, leadership);
     this.acks = new ConfirmedAcks(connection, options.ackWaitMs);
     this.consumerContext = {
       js,
@@ -174,7 +176,7 @@ export class JetStreamTransport extends NatsTransport {
       suspectStream: () => leadership.check(),
       setupTimeoutMs: options.publishTimeoutMs,
     };
-    void this.recoverOnReconnect(connection);
+    void this.watchStatus(connection, pubAcks);
     let inbox: IdempotencyStore | undefined = options.idempotencyStore;
     if (!inbox && options.idempotency === 'memory') inbox = new MemoryIdempotencyStore(options.idempotencyWindowMs, options.idempotencyMaxEntries);
     if (!inbox && options.idempotency === 'kv') {
@@ -327,9 +329,13 @@ export class JetStreamTransport extends NatsTransport {
   private readonly handlingFailed = (error: Error) => this.logger.error(`message handling failed: ${error.message}`, error.stack);
 
   /** After a reconnect, every consumer pulls afresh (the client's heartbeat checks stop while disconnected). */
-  private async recoverOnReconnect(connection: NatsConnection): Promise<void> {
+  /** After a reconnect every consumer may have lost contact; a publish the server refused fails at once rather than at its timeout. */
+  private async watchStatus(connection: NatsConnection, pubAcks: PubAcks): Promise<void> {
     for await (const status of connection.status()) {
       if (status.type === 'reconnect') for (const consumer of this.consumers) consumer.recover(`reconnected to ${status.server}`);
+      else if (status.type === 'error' && status.error instanceof errors.PermissionViolationError && status.error.operation === 'publish') {
+        pubAcks.refused(status.error.subject, status.error);
+      }
     }
   }
 
