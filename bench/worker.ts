@@ -17,12 +17,12 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
  * (nats.js with JSON.stringify/parse of the event), raw-ce (nats.js with the event inside a CloudEvents
  * envelope of the same attributes as ours, as an application sending CloudEvents by hand writes it), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
- * each message), on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
+ * each message; raw-ce-jetstream the same with the CloudEvent of raw-ce), on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
  * XREADGROUP and an XACK per message, as its docs show), on RabbitMQ ours-rabbitmq (a group handler: a
  * quorum queue) and raw-rabbitmq (rabbitmq-client as its README teaches: a confirming publisher, a consumer
  * of a quorum queue acking each message), each pair with the same in-flight window for publishes and deliveries.
  */
-export type Kind = 'ours' | 'ours-binary' | 'raw' | 'raw-ce' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'ours-redis' | 'raw-redis' | 'ours-rabbitmq' | 'raw-rabbitmq';
+export type Kind = 'ours' | 'ours-binary' | 'raw' | 'raw-ce' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'raw-ce-jetstream' | 'ours-redis' | 'raw-redis' | 'ours-rabbitmq' | 'raw-rabbitmq';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -117,6 +117,8 @@ class OursSubscriber {
 
 const RAW_STREAM = 'RAW_BENCH';
 const RAW_SUBJECT = 'raw.PlayerMoved';
+/** raw-jetstream and raw-ce-jetstream run side by side: each on a stream of its own. */
+const rawJetStream = kind === 'raw-ce-jetstream' ? { stream: 'RAWCE_BENCH', subject: 'rawce.PlayerMoved' } : { stream: RAW_STREAM, subject: RAW_SUBJECT };
 
 class OursGroupSubscriber {
   @OnDomainEvent(PlayerMoved, { group: 'bench' })
@@ -205,10 +207,12 @@ async function publisher(): Promise<Publisher> {
       const publisher = rawRabbitMq().createPublisher({ confirm: true, exchanges: [{ exchange: RAW_EXCHANGE, type: 'topic', durable: true }] });
       return { publish: (seq) => publisher.send({ exchange: RAW_EXCHANGE, routingKey: RAW_SUBJECT, durable: true }, playerMoved(seq)), flush: async () => undefined };
     }
-    case 'raw-jetstream': {
+    case 'raw-jetstream':
+    case 'raw-ce-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
       const js = jetstream(nc);
-      return { publish: (seq) => js.publish(RAW_SUBJECT, JSON.stringify(playerMoved(seq)), { msgID: `m${seq}-${Date.now()}` }), flush: async () => undefined };
+      const body = kind === 'raw-jetstream' ? (seq: number) => JSON.stringify(playerMoved(seq)) : (seq: number) => JSON.stringify(cloudEvent(seq));
+      return { publish: (seq) => js.publish(rawJetStream.subject, body(seq), { msgID: `m${seq}-${Date.now()}` }), flush: async () => undefined };
     }
     case 'microservices': {
       const client: ClientProxy = ClientProxyFactory.create({ transport: Transport.NATS, options: { servers: [url] } });
@@ -273,16 +277,19 @@ async function subscribe(): Promise<unknown> {
       await new Promise((resolve) => consumer.once('ready', resolve));
       return rabbit;
     }
-    case 'raw-jetstream': {
+    case 'raw-jetstream':
+    case 'raw-ce-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: RAW_STREAM, subjects: ['raw.>'] });
-      await jsm.consumers.add(RAW_STREAM, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, max_ack_pending: JETSTREAM_WINDOW });
-      const consumer = await jetstream(nc).consumers.get(RAW_STREAM, 'bench');
+      const { stream, subject } = rawJetStream;
+      await jsm.streams.add({ name: stream, subjects: [subject] });
+      await jsm.consumers.add(stream, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, max_ack_pending: JETSTREAM_WINDOW });
+      const consumer = await jetstream(nc).consumers.get(stream, 'bench');
+      const event = kind === 'raw-jetstream' ? (text: string) => JSON.parse(text) : (text: string) => JSON.parse(text).data;
       await consumer.consume({
         max_messages: JETSTREAM_WINDOW,
         callback: (message) => {
-          receiver.receive(JSON.parse(message.string()));
+          receiver.receive(event(message.string()));
           message.ack();
         },
       });
