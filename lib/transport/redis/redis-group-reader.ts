@@ -8,8 +8,8 @@ import type { ReceivedEntry, RedisDeadLetters } from './redis-dead-letters.js';
 import type { RedisKeys } from './redis-keys.js';
 import { claimDue, claimStranded, holdLock, releaseLock } from './redis-scripts.js';
 
-/** How long one blocking read waits for entries before it is issued again. */
-const BLOCK_MS = '5000';
+/** How often a group reads the replays of its dead letters (they wait at most this long); a blocking read of the events waits until then. */
+const REPLAYS_READ_MS = 1_000;
 /** Entries one claim takes at most; more wait for the next claim. */
 const CLAIM_LIMIT = 100;
 /** Distinct subjects whose match a reader remembers. */
@@ -79,7 +79,7 @@ const isNoGroup = (error: unknown) => String((error as Error)?.message).startsWi
 
 /**
  * One consumer group: reads new entries with a blocking XREADGROUP on a connection of its own (the
- * events and its replays at once), acks at once the entries no member's subject matches, and hands
+ * events; its replays once a second), acks at once the entries no member's subject matches, and hands
  * the rest to the durable delivery, which runs the matching members (on a retry, those that have not
  * succeeded yet). Failed entries stay pending, scheduled in a sorted set by due time, and
  * are claimed again when due by whichever member runs first. Entries of members whose heartbeat expired
@@ -105,6 +105,8 @@ export class GroupReader {
   private maintenance?: NodeJS.Timeout;
   private reading?: Promise<void>;
   private wake?: () => void;
+  /** When the replays are read next. */
+  private replaysDue = 0;
 
   constructor(
     private readonly context: ReaderContext,
@@ -146,7 +148,7 @@ export class GroupReader {
     this.stopped = true;
     clearInterval(this.maintenance);
     for (const timer of this.timers) clearTimeout(timer);
-    this.wake?.();
+    this.wakeReader();
     const id = await this.connectionId?.catch(() => undefined);
     if (id !== undefined) await this.context.commands.sendCommand(['CLIENT', 'UNBLOCK', String(id)]).catch(() => undefined);
     await this.reading;
@@ -174,7 +176,7 @@ export class GroupReader {
 
   private async read(): Promise<void> {
     const group = this.spec.name;
-    const { consumer, logger } = this.context;
+    const { logger } = this.context;
     const connection = this.connection!;
     let failing = false;
     while (!this.stopped) {
@@ -191,22 +193,19 @@ export class GroupReader {
         }
         await this.capacity();
         if (this.stopped) break;
-        // Its id is asked for with each read (pipelined): after a reconnect it is another.
+        // Replays (dead letters sent back) are rare: read without blocking once a second, so that the blocking
+        // read waits on the events alone (blocked on two streams, a read cost Redis half as much again per entry).
+        if (Date.now() >= this.replaysDue) {
+          this.replaysDue = Date.now() + REPLAYS_READ_MS;
+          await this.readFrom(connection, this.replays);
+          await this.capacity();
+          if (this.stopped) break;
+        }
+        // Its id is asked for with each blocking read (pipelined): after a reconnect it is another.
         this.connectionId = connection.sendCommand(['CLIENT', 'ID']).catch(ignore);
-        const count = String(this.window - this.busy);
-        const reply = (await connection.sendCommand([
-          'XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', BLOCK_MS, 'STREAMS', this.events.key, this.replays.key, '>', '>',
-        ])) as [Buffer, [Buffer, Reply][]][] | null;
+        await this.readFrom(connection, this.events, Math.max(1, this.replaysDue - Date.now()));
         if (failing) logger.log(`reading ${group} again`);
         failing = false;
-        if (!reply) continue;
-        for (const [key, entries] of reply) {
-          const source = key.toString() === this.events.key ? this.events : this.replays;
-          for (const [id, fields] of entries) {
-            const handled = this.dispatch(source, id.toString(), fields, 1);
-            if (this.spec.delivery.ordered) await handled;
-          }
-        }
       } catch (error) {
         if (this.stopped) break;
         if (isNoGroup(error)) {
@@ -220,6 +219,19 @@ export class GroupReader {
         this.recover ??= 'self';
         await this.pause(250);
       }
+    }
+  }
+
+  /** Reads new entries of one source (blocking for up to `blockMs` when given) and hands them to the delivery. */
+  private async readFrom(connection: RedisClient, source: Source, blockMs?: number): Promise<void> {
+    const block = blockMs === undefined ? [] : ['BLOCK', String(blockMs)];
+    const count = String(this.window - this.busy);
+    const reply = (await connection.sendCommand([
+      'XREADGROUP', 'GROUP', this.spec.name, this.context.consumer, 'COUNT', count, ...block, 'STREAMS', source.key, '>',
+    ])) as [Buffer, [Buffer, Reply][]][] | null;
+    for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+      const handled = this.dispatch(source, id.toString(), fields, 1);
+      if (this.spec.delivery.ordered) await handled;
     }
   }
 
@@ -330,8 +342,14 @@ export class GroupReader {
 
   /** The entry is no longer handled here: its slot in the read window is free. */
   private release(source: Source, entryId: string): void {
-    source.inFlight.delete(entryId);
-    this.wake?.();
+    if (source.inFlight.delete(entryId)) this.wakeReader();
+  }
+
+  /** Ends the reader's wait for a slot, or its pause; a later wait sets its own. */
+  private wakeReader(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 
   private membersFor(subject: string): readonly GroupMember[] {
