@@ -15,6 +15,9 @@ export function subjectMatches(pattern: readonly string[], subject: readonly str
   return pattern.length === n;
 }
 
+/** Whether a subscription subject has a wildcard: without one, every message it receives came on that very subject. */
+export const hasWildcard = (pattern: string): boolean => pattern.split('.').some((token) => token === '*' || token === '>');
+
 /** Returns why `pattern` is not a valid NATS subscription subject, or undefined when it is. */
 export function patternProblem(pattern: string): string | undefined {
   const tokens = pattern.split('.');

@@ -17,7 +17,7 @@ import { DurableDelivery, type DurableMessage } from '../../delivery/durable-del
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { printable } from '../../printable.js';
-import { subjectMatches } from '../../routing/subject-pattern.js';
+import { hasWildcard, subjectMatches } from '../../routing/subject-pattern.js';
 import type {
   ConsumerStatus,
   MessageHeaders,
@@ -223,7 +223,9 @@ export class JetStreamTransport extends NatsTransport {
       ...startPolicy(delivery),
       ...(queue ? {} : { inactive_threshold: nanos(options.broadcastInactiveMs) }),
     };
-    const consumer = this.consume(options.stream, config, (m, from) => this.handle(m, from, m.subject, scope, scoped));
+    // Filtered on a subject without a wildcard, every message came on it: not decoded from its bytes again for each.
+    const exact = hasWildcard(subject) ? undefined : subject;
+    const consumer = this.consume(options.stream, config, (m, from) => this.handle(m, from, exact ?? m.subject, scope, scoped));
     return {
       unsubscribe: () => {
         this.scopes.set(scope, (this.scopes.get(scope) ?? []).filter((s) => s !== scoped));

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { settlesWithin } from '../../deferred.js';
 import type { DeliveryOptions } from '../../delivery/delivery-options.js';
+import { hasWildcard } from '../../routing/subject-pattern.js';
 import {
   TransportClosedError,
   type EventTransport,
@@ -107,6 +108,8 @@ export class NatsTransport implements EventTransport {
     };
     const subscriber: BufferedSubscriber = { handler: tracked, active: true };
     const received = this.received;
+    // Without a wildcard a message's subject is the subscription's: not decoded from its bytes again for each message.
+    const exact = hasWildcard(subject) ? undefined : subject;
     const subscription: Subscription = this.openConnection(`subscribe to ${subject}`).subscribe(subject, {
       queue,
       callback: (error, message) => {
@@ -115,7 +118,7 @@ export class NatsTransport implements EventTransport {
           this.logger.error(`subscription ${subject}: ${error.message}`, error.stack);
           return;
         }
-        received.deliver(subscriber, message.subject, message.data, message.headers);
+        received.deliver(subscriber, exact ?? message.subject, message.data, message.headers);
       },
     });
     this.subscriptions.add(subscription);
