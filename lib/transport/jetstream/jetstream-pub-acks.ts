@@ -21,12 +21,13 @@ interface AwaitedAck {
  * refusal of the subject (refused()), or the connection's error when it is closed.
  */
 export class PubAcks {
-  /** In publishing order: the oldest first. */
+  /** By the token that ends their reply subject. */
   private readonly awaited = new Map<string, AwaitedAck>();
   private readonly prefix: string;
   private readonly subscription: Subscription;
   private next = 0;
   private sweeper?: NodeJS.Timeout;
+  private closed = false;
 
   constructor(private readonly connection: NatsConnection) {
     const inbox = createInbox();
@@ -58,9 +59,11 @@ export class PubAcks {
     }
   }
 
-  /** Fails what still awaits an ack, and stops listening. */
+  /** Fails what still awaits an ack, and stops listening (once: the transport's close and the connection's both call it). */
   close(error: Error): void {
     this.failAll(error);
+    if (this.closed) return;
+    this.closed = true;
     this.subscription.unsubscribe();
   }
 

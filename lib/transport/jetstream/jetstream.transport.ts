@@ -18,13 +18,14 @@ import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/id
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
 import { printable } from '../../printable.js';
 import { hasWildcard, subjectMatches } from '../../routing/subject-pattern.js';
-import type {
-  ConsumerStatus,
-  MessageHeaders,
-  TransportInspection,
-  TransportMessageHandler,
-  TransportStatus,
-  TransportSubscription,
+import {
+  TransportClosedError,
+  type ConsumerStatus,
+  type MessageHeaders,
+  type TransportInspection,
+  type TransportMessageHandler,
+  type TransportStatus,
+  type TransportSubscription,
 } from '../event-transport.js';
 import { natsHeaders } from '../nats/nats-headers.js';
 import { resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from '../nats/nats-options.js';
@@ -330,8 +331,11 @@ export class JetStreamTransport extends NatsTransport {
 
   private readonly handlingFailed = (error: Error) => this.logger.error(`message handling failed: ${error.message}`, error.stack);
 
-  /** After a reconnect, every consumer pulls afresh (the client's heartbeat checks stop while disconnected). */
-  /** After a reconnect every consumer may have lost contact; a publish the server refused fails at once rather than at its timeout. */
+  /**
+   * After a reconnect, every consumer pulls afresh (the client's heartbeat checks stop while disconnected).
+   * A publish the server refused, or one awaiting its ack when the connection closes, fails at once rather
+   * than at its timeout.
+   */
   private async watchStatus(connection: NatsConnection, pubAcks: PubAcks): Promise<void> {
     for await (const status of connection.status()) {
       if (status.type === 'reconnect') for (const consumer of this.consumers) consumer.recover(`reconnected to ${status.server}`);
@@ -339,6 +343,7 @@ export class JetStreamTransport extends NatsTransport {
         pubAcks.refused(status.error.subject, status.error);
       }
     }
+    pubAcks.close(new TransportClosedError('the NATS connection closed before the stream acknowledged the publish'));
   }
 
   /** A group's (or this instance's) dead letters come back through its replay consumer; each replay is removed once handled. */

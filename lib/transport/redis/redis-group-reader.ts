@@ -284,32 +284,30 @@ export class GroupReader {
       }
       return this.track(source, entryId, this.deadLetter(entry, 0, new Error(`replayed, but ${this.spec.scope} has no handler for ${subject} any more`), NO_MEMBERS));
     }
-    // Who succeeded is remembered only for an entry of several members that failed: its key is made then.
-    let key: string | undefined;
-    const keyOf = () => (key ??= `${source.key}\n${entryId}`);
+    const key = `${source.key}\n${entryId}`;
     const message: DurableMessage = {
       eventId,
       deliveryCount: deliveries,
       ack: () => {
-        if (key !== undefined) this.succeeded.delete(key);
+        this.succeeded.delete(key);
         // Its slot in the window is free once the handlers are done: the next read need not wait for the ack's reply.
         this.release(source, entryId);
         return this.ack(source, entryId);
       },
       retryLater: (delayMs) => this.schedule(source, entryId, delayMs),
       deadLetter: (attempts, error) => {
-        const done = key === undefined ? undefined : this.succeeded.get(key);
-        if (key !== undefined) this.succeeded.delete(key);
+        const done = this.succeeded.get(key);
+        this.succeeded.delete(key);
         return this.deadLetter(entry, attempts, error, done ? targets.filter((m) => !done.has(m)) : targets);
       },
     };
-    const run = (attempt: number) => this.run(keyOf, targets, subject, data, attempt);
+    const run = (attempt: number) => this.run(key, targets, subject, data, attempt);
     return this.track(source, entryId, this.context.delivery.deliver(message, this.spec.name, this.spec.delivery, run));
   }
 
   /** Runs the members that have not succeeded on this entry yet; rejects with the first failure, remembering who succeeded. */
-  private run(keyOf: () => string, targets: readonly GroupMember[], subject: string, data: Buffer, attempt: number): Promise<unknown> | undefined {
-    const done = this.succeeded.size === 0 ? undefined : this.succeeded.get(keyOf());
+  private run(key: string, targets: readonly GroupMember[], subject: string, data: Buffer, attempt: number): Promise<unknown> | undefined {
+    const done = this.succeeded.get(key);
     if (targets.length === 1 && !done) return targets[0].handler(subject, data, attempt, undefined);
     const succeeded = done ?? new Set<GroupMember>();
     const runs = targets
@@ -322,7 +320,7 @@ export class GroupReader {
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failure) return;
       if (this.succeeded.size >= MAX_REMEMBERED_RETRIES) this.succeeded.delete(this.succeeded.keys().next().value!);
-      this.succeeded.set(keyOf(), succeeded);
+      this.succeeded.set(key, succeeded);
       throw failure.reason;
     });
   }
