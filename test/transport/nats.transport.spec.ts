@@ -106,6 +106,24 @@ describe('JetStream publishes bounded by the publish timeout', () => {
     }
   });
 
+  it('rejects at once a publish the stream answers with an error, with the stream\'s reason', async () => {
+    const js = create({ transport: 'jetstream', instanceId: `p${instances++}`, nats: { servers: server.url }, jetstream: { publishTimeoutMs: 20_000 } });
+    await js.connect();
+    try {
+      const started = Date.now();
+      // A header the stream checks: the publish is for another stream, which it refuses (not an error to retry).
+      const failure = await (js.publish('events.domain.expect.x', body, 'expected-1', [['Nats-Expected-Stream', ['ANOTHER']]]) as Promise<unknown>).then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      expect(failure?.name).toBe('JetStreamApiError');
+      expect(failure!.message).toMatch(/expected stream does not match/i);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await js.close();
+    }
+  });
+
   it('rejects at once a publish the server refuses to take (a permissions violation), with the server\'s reason', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nats-perms-'));
     const config = join(dir, 'nats.conf');
