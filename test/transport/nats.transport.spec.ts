@@ -1,7 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { resolveJetStreamOptions } from '../../lib/transport/jetstream/jetstream-options.js';
+import { ensureEventStreams } from '../../lib/transport/jetstream/jetstream-streams.js';
 import { createTransport } from '../../lib/create-transport.js';
 import {
   NatsConnectError,
@@ -82,6 +85,64 @@ describe('JetStream transport with an idempotency store of its own', () => {
       await js.close();
     }
   });
+});
+
+describe('JetStream streams created by instances starting together', () => {
+  it('go on with the stream another instance created between their look and their create, with their own limits', async () => {
+    const own = await NatsServer.start();
+    const [ours, theirs] = [await connect({ servers: own.url }), await connect({ servers: own.url })];
+    try {
+      const [jsm, other] = [await jetstreamManager(ours), await jetstreamManager(theirs)];
+      // The other instance wins the race, with limits of its own: the server refuses our create.
+      const racing = {
+        streams: {
+          info: (name: string) => jsm.streams.info(name),
+          update: (name: string, config: Partial<StreamConfig>) => jsm.streams.update(name, config),
+          add: async (config: Partial<StreamConfig> & { name: string }) => {
+            await other.streams.add({ ...config, max_msgs: 10 });
+            return jsm.streams.add(config);
+          },
+        },
+      } as unknown as JetStreamManager;
+      const options = resolveJetStreamOptions({ maxMessages: 1_000 }, {});
+      await ensureEventStreams(racing, 'events.domain', options);
+      expect((await jsm.streams.info(options.stream)).config.max_msgs).toBe(1_000);
+      expect((await jsm.streams.info(`${options.stream}_DLQ`)).config.subjects).toEqual(['dlq.events.domain.>']);
+    } finally {
+      await Promise.all([ours.close(), theirs.close()]);
+      await own.dispose();
+    }
+  });
+});
+
+describe('JetStream group consumer deleted under its members', () => {
+  it('is created again from where the group stood: what was published while it was gone is delivered', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    const member = transport(`g${instances++}`, 'jetstream', proxy.url);
+    const raw = await connect({ servers: server.url });
+    try {
+      await member.connect();
+      const handled: string[] = [];
+      const handler = (_subject: string, payload: TransportPayload) => (handled.push(new TextDecoder().decode(payload as Uint8Array)), undefined);
+      // A member that has received nothing yet, so knows no stream sequence of its own.
+      member.subscribe('events.domain.gone.x', 'gone-group', handler, { attempts: 1, start: 'new', ordered: false });
+      await member.flush();
+      // While it cannot see it: the consumer goes, and events are published.
+      await proxy.down();
+      await eventually(() => expect(member.status().connected).toBe(false));
+      const jsm = await jetstreamManager(raw);
+      for await (const consumer of jsm.consumers.list('DOMAIN_EVENTS')) {
+        if (consumer.name.startsWith('gone-group__')) await jsm.consumers.delete('DOMAIN_EVENTS', consumer.name);
+      }
+      for (const id of ['while-gone-0', 'while-gone-1', 'while-gone-2']) await jetstream(raw).publish('events.domain.gone.x', id, { msgID: id });
+      await proxy.up();
+      await eventually(() => expect(handled).toEqual(['while-gone-0', 'while-gone-1', 'while-gone-2']), 20_000);
+    } finally {
+      await member.close();
+      await raw.close();
+      await proxy.dispose();
+    }
+  }, 30_000);
 });
 
 describe('JetStream publishes bounded by the publish timeout', () => {

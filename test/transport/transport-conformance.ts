@@ -55,6 +55,7 @@ export function describeTransportConformance(name: string, target: () => Conform
 
     beforeEach(async () => {
       t = target();
+      transports = [];
       transports = await t.connect(3);
       const token = `t${testNo++}`;
       subject = (suffix) => `${t.prefix}.${token}.${suffix}`;

@@ -4,6 +4,7 @@ import {
   JetStreamApiCodes,
   JetStreamApiError,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
@@ -57,8 +58,12 @@ export class DurableConsumer {
   private messages?: ConsumerMessages;
   private recovering?: { since: number; reason: string };
   private stopped = false;
-  /** The stream sequence of the last message received: a recreated consumer starts after it. */
-  private lastSeen = 0;
+  /**
+   * A stream sequence the group is known to have passed (the last message received, else where the
+   * consumer stood when this member joined): a recreated consumer starts after it, so that nothing
+   * published while it was gone is skipped.
+   */
+  private passed = 0;
   /** The reply subjects of the last plain acks, oldest overwritten first: those a dead leader may have lost. */
   private readonly recentAcks: (string | undefined)[];
   private nextAck = 0;
@@ -86,14 +91,17 @@ export class DurableConsumer {
   start(): Promise<void> {
     const { jsm, setupTimeoutMs } = this.context;
     return retryTransient(setupTimeoutMs, async () => {
+      let info: ConsumerInfo;
       try {
-        await jsm.consumers.info(this.stream, this.name);
+        info = await jsm.consumers.info(this.stream, this.name);
         const { ack_wait, max_ack_pending, max_deliver } = this.config;
         await jsm.consumers.update(this.stream, this.name, { ack_wait, max_ack_pending, max_deliver });
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        await jsm.consumers.add(this.stream, this.config);
+        info = await jsm.consumers.add(this.stream, this.config);
       }
+      // Nothing delivered yet: it stands where it starts (a new consumer, after the stream's last message).
+      this.passed = Math.max(this.passed, info.delivered.consumer_seq === 0 ? info.delivered.stream_seq : info.ack_floor.stream_seq);
       await this.pull();
     });
   }
@@ -150,7 +158,7 @@ export class DurableConsumer {
       expires: PULL_EXPIRES_MS,
       idle_heartbeat: IDLE_HEARTBEAT_MS,
       callback: (m) => {
-        this.lastSeen = m.seq;
+        this.passed = m.seq;
         this.onMessage(m, this);
       },
     });
@@ -208,11 +216,15 @@ export class DurableConsumer {
     }
   }
 
-  /** Creates the consumer again under its name: after the last message this instance received, or as configured when none. */
+  /**
+   * Creates the consumer again under its name, after the sequence it had passed; as configured only when
+   * that is unknown and the configuration is a start time or the whole stream.
+   */
   private async recreate(): Promise<void> {
     const { opt_start_time, ...config } = this.config;
-    const from = this.lastSeen > 0 ? { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeen + 1 } : this.config;
-    this.context.logger.warn(`consumer ${this.name} is gone; creating it again${this.lastSeen > 0 ? ` from stream sequence ${this.lastSeen + 1}` : ''}`);
+    const known = this.passed > 0 || config.deliver_policy === DeliverPolicy.New;
+    const from = known ? { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.passed + 1 } : this.config;
+    this.context.logger.warn(`consumer ${this.name} is gone; creating it again${known ? ` from stream sequence ${this.passed + 1}` : ''}`);
     // May time out during an election yet take effect: the next ask tells.
     await this.context.probe.consumers.add(this.stream, from).catch(() => undefined);
   }

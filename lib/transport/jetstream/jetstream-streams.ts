@@ -8,6 +8,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { isTransient } from './jetstream-errors.js';
 import type { ResolvedJetStreamOptions } from './jetstream-options.js';
 
 export class StreamConflictError extends Error {
@@ -27,23 +28,40 @@ function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
 }
 
+/** The stream's configuration, or undefined when there is no such stream. */
+async function existingConfig(jsm: JetStreamManager, name: string): Promise<StreamConfig | undefined> {
+  try {
+    return (await jsm.streams.info(name)).config;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Creates the stream. Instances starting together race to: the server refuses all but one (subjects
+ * overlap, or the name is taken with other limits), and the losers go on with the stream the winner
+ * made, which is returned. A failure that may pass is thrown as it is, to be retried.
+ */
+async function create(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }): Promise<StreamConfig | undefined> {
+  try {
+    await jsm.streams.add(config);
+    return undefined;
+  } catch (error) {
+    if (isTransient(error)) throw error;
+    const created = await existingConfig(jsm, config.name);
+    if (created) return created;
+    throw new StreamConflictError(`cannot create stream ${config.name} for ${config.subjects.join(', ')}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /**
  * Creates the stream, or brings its limits to the configured values. Refuses, naming what
  * differs, to change what would lose or reroute other users' data: storage, retention, subjects.
  */
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }): Promise<void> {
-  let existing: StreamConfig;
-  try {
-    existing = (await jsm.streams.info(config.name)).config;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    try {
-      await jsm.streams.add(config);
-    } catch (addError) {
-      throw new StreamConflictError(`cannot create stream ${config.name} for ${config.subjects.join(', ')}: ${(addError as Error).message}`, { cause: addError });
-    }
-    return;
-  }
+  const existing = (await existingConfig(jsm, config.name)) ?? (await create(jsm, config));
+  if (!existing) return;
   const conflicts: string[] = [];
   if (existing.storage !== config.storage) conflicts.push(`storage is ${existing.storage}, configured ${config.storage}`);
   if (existing.retention !== config.retention) conflicts.push(`retention is ${existing.retention}, expected ${config.retention}`);
