@@ -219,7 +219,13 @@ else {
       ];
       await durable(deliveries, `7. JetStream, ${JETSTREAM_WINDOW} in flight`, 'ours-jetstream', references, JETSTREAM_EVENTS, 0.9);
     }
-    if (wanted(9)) await durable(deliveries, `9. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', [{ kind: 'raw-redis', name: 'raw node-redis', target: true }], REDIS_EVENTS, 0.7);
+    if (wanted(9)) {
+      const references: Reference[] = [
+        { kind: 'raw-ce-redis', name: 'raw node-redis + the same CloudEvent JSON', target: true },
+        { kind: 'raw-redis', name: 'raw node-redis + the bare event JSON' },
+      ];
+      await durable(deliveries, `9. Redis Streams, ${JETSTREAM_WINDOW} in flight`, 'ours-redis', references, REDIS_EVENTS, 0.7);
+    }
     if (wanted(10)) await outbox(server.url);
     // Quorum queues, which fsync before they confirm: a confirmed publish survives a crash of the broker.
     if (rabbitmq) await durable(deliveries, `11. RabbitMQ, ${JETSTREAM_WINDOW} in flight`, 'ours-rabbitmq', [{ kind: 'raw-rabbitmq', name: 'raw rabbitmq-client', target: true }], RABBITMQ_EVENTS, 0.7);

@@ -18,11 +18,11 @@ import { JETSTREAM_WINDOW, now, PlayerMoved, playerMoved } from './bench-event.j
  * envelope of the same attributes as ours, as an application sending CloudEvents by hand writes it), microservices (@nestjs/microservices NATS), and on JetStream
  * ours-jetstream (a group handler) and raw-jetstream (@nats-io/jetstream, a durable consumer acking
  * each message; raw-ce-jetstream the same with the CloudEvent of raw-ce), on Redis Streams ours-redis (a group handler) and raw-redis (node-redis: XADD,
- * XREADGROUP and an XACK per message, as its docs show), on RabbitMQ ours-rabbitmq (a group handler: a
+ * XREADGROUP and an XACK per message, as its docs show; raw-ce-redis the same with the CloudEvent of raw-ce), on RabbitMQ ours-rabbitmq (a group handler: a
  * quorum queue) and raw-rabbitmq (rabbitmq-client as its README teaches: a confirming publisher, a consumer
  * of a quorum queue acking each message), each pair with the same in-flight window for publishes and deliveries.
  */
-export type Kind = 'ours' | 'ours-binary' | 'raw' | 'raw-ce' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'raw-ce-jetstream' | 'ours-redis' | 'raw-redis' | 'ours-rabbitmq' | 'raw-rabbitmq';
+export type Kind = 'ours' | 'ours-binary' | 'raw' | 'raw-ce' | 'microservices' | 'ours-jetstream' | 'raw-jetstream' | 'raw-ce-jetstream' | 'ours-redis' | 'raw-redis' | 'raw-ce-redis' | 'ours-rabbitmq' | 'raw-rabbitmq';
 export type Command =
   | { cmd: 'expect'; count: number }
   | { cmd: 'burst'; count: number }
@@ -142,7 +142,10 @@ const oursBus = EventBusModule.forRoot({
   ...(kind === 'ours-binary' ? { subjectPrefix: 'events.binary' } : {}),
 });
 
-const RAW_REDIS_STREAM = 'RAW_BENCH';
+/** raw-redis and raw-ce-redis run side by side: each on a stream of its own. */
+const RAW_REDIS_STREAM = kind === 'raw-ce-redis' ? 'RAWCE_BENCH' : 'RAW_BENCH';
+const rawRedisBody = kind === 'raw-ce-redis' ? (seq: number) => JSON.stringify(cloudEvent(seq)) : (seq: number) => JSON.stringify(playerMoved(seq));
+const rawRedisEvent = kind === 'raw-ce-redis' ? (text: string) => JSON.parse(text).data : (text: string) => JSON.parse(text);
 
 /** node-redis with the command timeout off, as ours runs it (the default timer per command doubles the client's CPU). */
 async function rawRedis() {
@@ -199,9 +202,10 @@ async function publisher(): Promise<Publisher> {
       const bus = app.get(DomainEventBus);
       return { publish: (seq) => bus.publish(playerMoved(seq)), flush: async () => undefined };
     }
-    case 'raw-redis': {
+    case 'raw-redis':
+    case 'raw-ce-redis': {
       const client = await rawRedis();
-      return { publish: (seq) => client.xAdd(RAW_REDIS_STREAM, '*', { subject: SUBJECT, data: JSON.stringify(playerMoved(seq)) }), flush: async () => undefined };
+      return { publish: (seq) => client.xAdd(RAW_REDIS_STREAM, '*', { subject: SUBJECT, data: rawRedisBody(seq) }), flush: async () => undefined };
     }
     case 'raw-rabbitmq': {
       const publisher = rawRabbitMq().createPublisher({ confirm: true, exchanges: [{ exchange: RAW_EXCHANGE, type: 'topic', durable: true }] });
@@ -244,7 +248,8 @@ async function subscribe(): Promise<unknown> {
     case 'ours-redis':
     case 'ours-rabbitmq':
       return NestFactory.createApplicationContext(OursSubscriberModule, { logger: false });
-    case 'raw-redis': {
+    case 'raw-redis':
+    case 'raw-ce-redis': {
       const client = await rawRedis();
       await client.xGroupCreate(RAW_REDIS_STREAM, 'bench', '$', { MKSTREAM: true }).catch(() => undefined);
       const reader = client.duplicate();
@@ -254,7 +259,7 @@ async function subscribe(): Promise<unknown> {
           const streams = await reader.xReadGroup('bench', 'c1', { key: RAW_REDIS_STREAM, id: '>' }, { COUNT: JETSTREAM_WINDOW, BLOCK: 1000 });
           for (const { messages } of (streams ?? []) as { messages: { id: string; message: Record<string, string> }[] }[]) {
             for (const { id, message } of messages) {
-              receiver.receive(JSON.parse(message.data));
+              receiver.receive(rawRedisEvent(message.data));
               void client.xAck(RAW_REDIS_STREAM, 'bench', id);
             }
           }

@@ -110,6 +110,8 @@ class Outgoing implements LocalEnvelope {
     readonly subject: string,
     readonly key: string | undefined,
     readonly id: string,
+    /** Made by the bus for this publish (no id given): no earlier publish can have had it. */
+    readonly newId: boolean,
     readonly time: string,
     readonly source: string,
     readonly origin: string,
@@ -392,7 +394,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
     const correlationId = options?.correlationId ?? cause?.correlationId ?? id;
     const stats = this.statistics.type(registration.name);
     const publish = new Outgoing(
-      event, registration, subject, key, id, time, this.options.source, this.options.instanceId, cqrsArgs, correlationId, cause?.id, stats,
+      event, registration, subject, key, id, options?.id === undefined, time, this.options.source, this.options.instanceId, cqrsArgs, correlationId, cause?.id, stats,
     );
     const { tracing, metrics } = this.telemetry;
     if (metrics) publish.started = performance.now();
@@ -430,7 +432,7 @@ export class DomainEventBus implements OnModuleInit, OnModuleDestroy, OnApplicat
   private transmit(publish: Outgoing): Promise<void> {
     let stored: Promise<unknown> | void;
     try {
-      stored = this.transport.publish(publish.subject, publish.payload, publish.id, publish.headers);
+      stored = this.transport.publish(publish.subject, publish.payload, publish.id, publish.headers, publish.newId);
     } catch (error) {
       this.sent(publish, error);
       throw error;

@@ -8,8 +8,3 @@ let counter = 0;
 export function nextEventId(): string {
   return prefix + (counter++).toString(36);
 }
-
-/** True for an id nextEventId() made in this process: unique by construction, so never a re-publish. */
-export function isGeneratedEventId(id: string): boolean {
-  return id.startsWith(prefix) && id.length > prefix.length;
-}

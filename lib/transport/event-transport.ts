@@ -112,9 +112,11 @@ export interface EventTransport {
   /**
    * Hands the message, and its headers if any, to the broker. Throws when the transport is closed.
    * A durable transport returns a promise that settles once the broker stored the message
-   * (rejecting if it did not).
+   * (rejecting if it did not). `newId` is true when the bus made the id for this very publish: no
+   * earlier publish had it, so a transport need not look it up among those it must store once. A
+   * re-send (the outbox relay's, an application's with the same id) never says so.
    */
-  publish(subject: string, payload: Uint8Array | LocalEnvelope, id: string, headers?: MessageHeaders): Promise<unknown> | void;
+  publish(subject: string, payload: Uint8Array | LocalEnvelope, id: string, headers?: MessageHeaders, newId?: boolean): Promise<unknown> | void;
   /** Subscribes to a subject or wildcard pattern; with a queue, as a member of that queue group. */
   subscribe(subject: string, queue: string | undefined, handler: TransportMessageHandler, delivery: DeliveryOptions): TransportSubscription;
   /** Resolves once the broker has processed every subscription and publish made so far. */

@@ -15,6 +15,7 @@ import {
   type TransportContext,
   type EventContext,
   type ResolvedEventBusOptions,
+  type MessageHeaders,
 } from '../../lib/index.js';
 import { eventually } from '../support/instances.js';
 
@@ -242,6 +243,22 @@ describe('EventBusModule with a transport of the application', () => {
     await app.get(DomainEventBus).publish(new ModuleSpecEvent(6));
     await settle();
     expect(calls).toEqual(['cqrs:6', 'on:6:true']);
+  });
+
+  it('tells the transport which ids it made for the publish (newId), and which were given', async () => {
+    const sent: [string, boolean | undefined][] = [];
+    class RecordingTransport extends OwnTransport {
+      override publish(subject: string, payload: Uint8Array, id: string, headers?: MessageHeaders, newId?: boolean) {
+        sent.push([id, newId]);
+        return super.publish(subject, payload, id, headers);
+      }
+    }
+    app = await boot([EventBusModule.forRoot({ transport: new RecordingTransport(), instanceId: 'own-3' })]);
+    const bus = app.get(DomainEventBus);
+    await bus.publish(new ModuleSpecEvent(7));
+    await bus.publish(new ModuleSpecEvent(8), { id: 'given-8' });
+    expect(sent.map(([, newId]) => newId)).toEqual([true, false]);
+    expect(sent[1][0]).toBe('given-8');
   });
 
   it('gives a factory the settings and the sections of the options it owns', () => {

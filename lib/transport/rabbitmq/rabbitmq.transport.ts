@@ -5,7 +5,6 @@ import type { DeliveryOptions } from '../../delivery/delivery-options.js';
 import { DurableDelivery, type DurableMessage } from '../../delivery/durable-delivery.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../delivery/idempotency-store.js';
 import type { RetryPolicy } from '../../delivery/retry-policy.js';
-import { isGeneratedEventId } from '../../event-id.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
 import {
   PublishTimeoutError,
@@ -15,6 +14,7 @@ import {
   type TransportStatus,
   type TransportSubscription,
 } from '../event-transport.js';
+import type { MessageHeaders } from '../../message-headers.js';
 import { ConnectionHealth } from '../connection-health.js';
 import type { TransportFactory } from '../transport-context.js';
 import { loadRabbitMqClient } from './rabbitmq-client.js';
@@ -168,14 +168,14 @@ export class RabbitMqTransport implements EventTransport {
   }
 
   /** Resolves once the broker confirmed the event; rejects when it refused it, or no confirm came within the publish timeout. */
-  publish(subject: string, payload: Uint8Array, id: string): Promise<unknown> {
+  publish(subject: string, payload: Uint8Array, id: string, _headers?: MessageHeaders, newId = false): Promise<unknown> {
     if (this.closing || !this.publisher) {
       throw new TransportClosedError(`cannot publish to ${subject}: the RabbitMQ transport is ${this.closing ? 'closed' : 'not connected'}`);
     }
     // At most 3 UTF-8 bytes per UTF-16 unit: only a long subject needs counting.
     if (subject.length > 85 && Buffer.byteLength(subject) > 255) throw new Error(`cannot publish to ${subject}: RabbitMQ routing keys are at most 255 bytes`);
-    // Only an id given by the caller can be a re-publish: generated ones are unique.
-    const given = !isGeneratedEventId(id);
+    // Only an id the bus did not make for this publish can be a re-publish (given by the caller, re-sent by the outbox).
+    const given = !newId;
     const earlier = given ? this.recent.find(id) : undefined;
     if (earlier) return earlier;
     const envelope: Envelope = { exchange: this.topology.exchange, routingKey: subject, durable: true, messageId: id, contentType: CLOUDEVENTS_CONTENT_TYPE };

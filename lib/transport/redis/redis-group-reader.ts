@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { deferred, type Deferred } from '../../deferred.js';
 import type { DeliveryOptions, StartPosition } from '../../delivery/delivery-options.js';
 import type { DurableDelivery, DurableMessage } from '../../delivery/durable-delivery.js';
 import { subjectMatches } from '../../routing/subject-pattern.js';
@@ -64,8 +65,9 @@ interface Source {
   readonly retries: string;
   /** Entry ids being handled here. */
   readonly inFlight: Set<string>;
+  /** Entry ids to ack with the next XACK, and what their acks await. */
   acks: string[];
-  acked?: Promise<void>;
+  acked?: Deferred;
 }
 
 /** Where a new group starts: after the last entry, at the first, or at the first entry of that millisecond. */
@@ -222,10 +224,14 @@ export class GroupReader {
     }
   }
 
-  /** Reads new entries of one source (blocking for up to `blockMs` when given) and hands them to the delivery. */
+  /**
+   * Reads new entries of one source (blocking for up to `blockMs` when given) and hands them to the
+   * delivery. The acks of what was handled since go first, in the same write.
+   */
   private async readFrom(connection: RedisClient, source: Source, blockMs?: number): Promise<void> {
     const block = blockMs === undefined ? [] : ['BLOCK', String(blockMs)];
     const count = String(this.window - this.busy);
+    this.sendAcks(source, connection);
     const reply = (await connection.sendCommand([
       'XREADGROUP', 'GROUP', this.spec.name, this.context.consumer, 'COUNT', count, ...block, 'STREAMS', source.key, '>',
     ])) as [Buffer, [Buffer, Reply][]][] | null;
@@ -262,10 +268,20 @@ export class GroupReader {
       for (let i = 0; i + 1 < fields.length; i += 2) {
         const name = fields[i] as Buffer;
         const value = fields[i + 1] as Buffer;
-        if (SUBJECT.equals(name)) subject = value.toString();
-        else if (ID.equals(name)) eventId = value.length > 0 ? value.toString() : undefined;
-        else if (DATA.equals(name)) data = value;
-        else if (PATTERNS.equals(name)) patterns = value.toString().split('\n');
+        // By length first: each field is compared with one name at most.
+        switch (name.length) {
+          case SUBJECT.length:
+            if (SUBJECT.equals(name)) subject = value.toString();
+            break;
+          case ID.length:
+            if (ID.equals(name)) eventId = value.length > 0 ? value.toString() : undefined;
+            break;
+          case DATA.length:
+            if (DATA.equals(name)) data = value;
+            break;
+          case PATTERNS.length:
+            if (PATTERNS.equals(name)) patterns = value.toString().split('\n');
+        }
       }
     }
     const entry: ReceivedEntry = { source: source.key, group: this.spec.name, entryId, subject: subject ?? '', eventId, data };
@@ -361,21 +377,29 @@ export class GroupReader {
     return members;
   }
 
-  /** Acks in batches: one XACK for the entries acked in the same turn of the event loop. */
+  /**
+   * Acks in batches: one XACK for the entries acked in the same turn of the event loop, sent then, or
+   * sooner ahead of the next read on the reader's connection (one write for both).
+   */
   private ack(source: Source, entryId: string): Promise<void> {
     source.acks.push(entryId);
-    source.acked ??= new Promise((resolve) =>
-      setImmediate(() => {
-        const ids = source.acks;
-        source.acks = [];
-        source.acked = undefined;
-        const { commands } = this.context;
-        const acked = commands.sendCommand(['XACK', source.key, this.spec.name, ...ids]);
-        // Replays are read by this group only: handled, they are gone.
-        resolve((source === this.replays ? Promise.all([acked, commands.sendCommand(['XDEL', source.key, ...ids])]) : acked).then(() => undefined));
-      }),
-    );
-    return source.acked;
+    if (!source.acked) {
+      source.acked = deferred();
+      setImmediate(() => this.sendAcks(source, this.context.commands));
+    }
+    return source.acked.promise;
+  }
+
+  /** Sends the acks waiting, if any, on the connection given. */
+  private sendAcks(source: Source, connection: RedisClient): void {
+    const acked = source.acked;
+    if (!acked) return;
+    const ids = source.acks;
+    source.acks = [];
+    source.acked = undefined;
+    const sent = connection.sendCommand(['XACK', source.key, this.spec.name, ...ids]);
+    // Replays are read by this group only: handled, they are gone.
+    (source === this.replays ? Promise.all([sent, connection.sendCommand(['XDEL', source.key, ...ids])]) : sent).then(() => acked.resolve(), acked.reject);
   }
 
   /** Leaves the entry pending, due again after the delay: claimed then by this member or, if it is gone, another. */
