@@ -94,6 +94,15 @@ export class NatsServer {
     return this.signal('SIGKILL');
   }
 
+  /** SIGSTOP: the server holds its connections but answers nothing until resume(). */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   /** Graceful stop (SIGTERM). */
   stop(): Promise<void> {
     return this.signal('SIGTERM');

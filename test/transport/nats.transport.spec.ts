@@ -185,6 +185,25 @@ describe('JetStream publishes bounded by the publish timeout', () => {
     }
   });
 
+  it('rejects at once a publish awaiting its ack when the connection closes for good, rather than at its timeout', async () => {
+    const own = await NatsServer.start();
+    const js = create({ transport: 'jetstream', instanceId: `p${instances++}`, nats: { servers: own.url }, jetstream: { publishTimeoutMs: 20_000 } });
+    await js.connect();
+    try {
+      own.pause(); // no ack comes now
+      const started = Date.now();
+      const failure = (js.publish('events.domain.closed.x', body, 'closed-1') as Promise<unknown>).then(() => undefined, (error: Error) => error);
+      await (js as unknown as { connection: NatsConnection }).connection.close();
+      expect(await failure).toBeInstanceOf(TransportClosedError);
+      expect((await failure)!.message).toContain('the NATS connection closed before the stream acknowledged the publish');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      own.resume();
+      await js.close();
+      await own.dispose();
+    }
+  });
+
   it('rejects at once a publish the server refuses to take (a permissions violation), with the server\'s reason', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nats-perms-'));
     const config = join(dir, 'nats.conf');
