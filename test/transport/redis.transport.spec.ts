@@ -82,17 +82,21 @@ describe('Redis Streams: publishes with the duplicate window', () => {
     }
   });
 
-  it('rejects every publish of a call Redis refused, and forgets their ids', async () => {
-    const transport = await open('REFUSED');
+  it.each([
+    ['given ids (the script)', false],
+    ['ids the bus made (a transaction)', true],
+  ])('rejects every publish of a call Redis refused, and forgets their ids: %s', async (_kind, newId) => {
+    const transport = await open(`REFUSED${Number(newId)}`);
     const client = createClient({ url: server.url });
     await client.connect();
     try {
-      await client.set('REFUSED', 'not a stream');
-      const refused = await Promise.allSettled(['r1', 'r2', 'r3'].map((id, i) => transport.publish('events.domain.Refused', body(i), id)));
+      await client.set(`REFUSED${Number(newId)}`, 'not a stream');
+      const refused = await Promise.allSettled(['r1', 'r2', 'r3'].map((id, i) => transport.publish('events.domain.Refused', body(i), id, undefined, newId)));
       for (const outcome of refused) expect(outcome).toMatchObject({ status: 'rejected', reason: { message: expect.stringContaining('WRONGTYPE') } });
-      await client.del('REFUSED');
+      await client.del(`REFUSED${Number(newId)}`);
+      // Sent again as a re-send is (the same ids, given): stored now.
       await Promise.all(['r1', 'r2', 'r3'].map((id, i) => transport.publish('events.domain.Refused', body(i), id)));
-      expect(((await client.xRange('REFUSED', '-', '+')) ?? []).map((e) => e.message.id)).toEqual(['r1', 'r2', 'r3']);
+      expect(((await client.xRange(`REFUSED${Number(newId)}`, '-', '+')) ?? []).map((e) => e.message.id)).toEqual(['r1', 'r2', 'r3']);
     } finally {
       await client.quit();
       await transport.close();

@@ -89,7 +89,8 @@ export class RedisAppender {
     const batch = this.batch;
     if (!batch) return;
     this.batch = undefined;
-    const sent = batch.checked ? appendAllOnce.run(this.client, [this.keys.stream], batch.args) : this.appendNew(batch.args);
+    // In order with the transactions: publish order holds after Redis restarted and forgot the script, too.
+    const sent: Promise<unknown> = batch.checked ? appendAllOnce.runInOrder(this.client, [this.keys.stream], batch.args) : this.appendNew(batch.args);
     sent.then(
       () => {
         for (const settle of batch.settles) settle.resolve();
@@ -103,9 +104,10 @@ export class RedisAppender {
   /**
    * The entries (id, subject, data triples) and their ids in the current slice, as one transaction: stored
    * and remembered together. The slice expires a slice after the window has passed it, and the one that
-   * fell out of the window is freed in the background, as the script does.
+   * fell out of the window is freed in the background, as the script does. Where an XADD failed, its id
+   * is forgotten before the call rejects, so that sending it again stores it.
    */
-  private appendNew(entries: (string | Buffer)[]): Promise<unknown> {
+  private async appendNew(entries: (string | Buffer)[]): Promise<void> {
     if (Date.now() >= this.nextClockCheck) void this.checkClock().catch(() => undefined);
     const current = Math.floor((Date.now() + this.clockOffset) / this.slice);
     const { stream, publishedPrefix } = this.keys;
@@ -120,6 +122,15 @@ export class RedisAppender {
     multi.addCommand(ids);
     multi.addCommand(['PEXPIREAT', slice, String((current + WINDOW_SLICES + 2) * this.slice)]);
     multi.addCommand(['UNLINK', publishedPrefix + (current - WINDOW_SLICES - 1)]);
-    return multi.exec();
+    try {
+      await multi.exec();
+    } catch (error) {
+      // A transaction that ran, with failed commands: their replies say why (the first is the reason given).
+      const { replies, errorIndexes } = error as { replies?: unknown[]; errorIndexes?: number[] };
+      if (!replies || !errorIndexes?.length) throw error;
+      const failedIds = errorIndexes.filter((i) => i < ids.length / 2 - 1).map((i) => entries[3 * i]);
+      if (failedIds.length > 0) await this.client.sendCommand(['HDEL', slice, ...failedIds]).catch(() => undefined);
+      throw replies[errorIndexes[0]];
+    }
   }
 }

@@ -14,8 +14,16 @@ export class RedisScript {
       return await client.sendCommand(['EVALSHA', this.sha, String(keys.length), ...keys, ...args]);
     } catch (error) {
       if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-      return client.sendCommand(['EVAL', this.source, String(keys.length), ...keys, ...args]);
+      return this.runInOrder(client, keys, args);
     }
+  }
+
+  /**
+   * Runs it with its source every time (EVAL), so that it runs where it was sent among the connection's
+   * other commands: a NOSCRIPT answer, sent again, would run after those sent meanwhile.
+   */
+  runInOrder(client: RedisClient, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<Reply> {
+    return client.sendCommand(['EVAL', this.source, String(keys.length), ...keys, ...args]);
   }
 }
 
