@@ -10,8 +10,6 @@ export type Reply = string | Buffer | number | null | Reply[];
  */
 export interface RedisClient {
   sendCommand(args: readonly (string | Buffer)[]): Promise<any>;
-  /** A transaction (MULTI/EXEC): its commands run together; exec() rejects when one of them failed. */
-  multi(): RedisTransaction;
   connect(): Promise<unknown>;
   destroy(): void;
   close(): Promise<void>;
@@ -20,11 +18,6 @@ export interface RedisClient {
   withTypeMapping(mapping: Record<number, unknown>): RedisClient;
   on(event: 'error' | 'ready' | 'end' | 'reconnecting', listener: (...args: any[]) => void): unknown;
   readonly isReady: boolean;
-}
-
-export interface RedisTransaction {
-  addCommand(args: readonly (string | Buffer)[]): RedisTransaction;
-  exec(): Promise<Reply[]>;
 }
 
 export class RedisClientMissingError extends Error {

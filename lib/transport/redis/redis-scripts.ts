@@ -34,8 +34,7 @@ export const WINDOW_SLICES = 4;
  * Appends a batch of events to the stream (KEYS[1]), each unless its id was appended within the
  * window (ARGV[1] ms): a retried publish is stored once. Appended ids are kept in a hash per slice of
  * the window (ARGV[2] is the hashes' key prefix, the slice numbered by the server's clock, so that
- * publishers agree); the current slice and the WINDOW_SLICES before it span at least the window, and
- * the next is looked at too (new ids are recorded by the publisher's estimate of this clock). A
+ * publishers agree); the current slice and the WINDOW_SLICES before it span at least the window. A
  * hash per slice rather than a key with an expiry per id took a third off the script's cost per event.
  * A new slice frees the one that fell out of the window in the background (UNLINK); each also expires.
  * ARGV[3] is how many XADD arguments precede the fields (trimming, the `*` id), those follow; then
@@ -55,7 +54,7 @@ local first = 4 + heads
 local ids = {}
 for i = first + 1, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
 local seen = {}
-for back = -1, ${WINDOW_SLICES} do
+for back = 0, ${WINDOW_SLICES} do
   local found = redis.call('HMGET', prefix .. (current - back), unpack(ids))
   for n = 1, #ids do if found[n] then seen[ids[n]] = true end end
 end

@@ -109,10 +109,7 @@ export class RedisTransport implements EventTransport {
     this.client = client;
     this.bufferMapping = { [redis.RESP_TYPES.BLOB_STRING]: Buffer };
     this.commands = client.withTypeMapping(this.bufferMapping);
-    if (this.options.duplicateWindowMs > 0) {
-      this.appender = new RedisAppender(client, this.keys, this.options.duplicateWindowMs, this.head);
-      await this.appender.checkClock();
-    }
+    this.appender = new RedisAppender(client, this.keys, this.options.duplicateWindowMs, this.head);
     this.deadLetters.attach(client);
     const options = this.options;
     let inbox: IdempotencyStore | undefined = options.idempotencyStore;
@@ -133,12 +130,9 @@ export class RedisTransport implements EventTransport {
 
   /** Resolves once Redis stored the event (a duplicate id within the window counts as stored); rejects when it did not confirm within the publish timeout (it may still store it). */
   publish(subject: string, payload: Uint8Array, id: string, _headers?: MessageHeaders, newId = false): Promise<unknown> {
-    const client = this.open(`publish to ${subject}`);
+    this.open(`publish to ${subject}`);
     const body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    const appended = this.appender
-      ? this.appender.append(subject, id, body, newId)
-      : client.sendCommand(['XADD', this.keys.stream, ...this.head, 'subject', subject, 'id', id, 'data', body]);
-    return this.confirmed(appended, subject);
+    return this.confirmed(this.appender!.append(subject, id, body, newId), subject);
   }
 
   /**
