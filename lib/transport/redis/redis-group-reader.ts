@@ -25,6 +25,9 @@ const DATA = Buffer.from('data');
 const NO_DATA: Buffer = Buffer.alloc(0);
 
 const ignore = () => undefined;
+
+/** What XREADGROUP answers (blob strings as Buffers): per stream its entries, or null when none came. */
+type ReadReply = [Buffer, [Buffer, Reply][]][] | null;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What a group reader uses of its transport. */
@@ -109,6 +112,8 @@ export class GroupReader {
   private wake?: () => void;
   /** When the replays are read next. */
   private replaysDue = 0;
+  /** The next read of the events, sent while the last one's entries are handled. */
+  private readAhead?: Promise<ReadReply>;
 
   constructor(
     private readonly context: ReaderContext,
@@ -203,9 +208,17 @@ export class GroupReader {
           await this.capacity();
           if (this.stopped) break;
         }
-        // Its id is asked for with each blocking read (pipelined): after a reconnect it is another.
-        this.connectionId = connection.sendCommand(['CLIENT', 'ID']).catch(ignore);
-        await this.readFrom(connection, this.events, Math.max(1, this.replaysDue - Date.now()));
+        const ahead = this.readAhead;
+        this.readAhead = undefined;
+        const read = await (ahead ?? this.readEvents(connection));
+        const handed = this.handOver(this.events, read);
+        // While these are handled, the next read is on its way (an unordered group's entries are handed over at
+        // once): its reply waits for them when they are done.
+        if (read && !this.spec.delivery.ordered && this.busy < this.window && !this.recover && !this.stopped && Date.now() < this.replaysDue) {
+          this.readAhead = this.readEvents(connection);
+          this.readAhead.catch(ignore); // awaited in the next turn, or at the end
+        }
+        await handed;
         if (failing) logger.log(`reading ${group} again`);
         failing = false;
       } catch (error) {
@@ -222,19 +235,37 @@ export class GroupReader {
         await this.pause(250);
       }
     }
+    // A read sent ahead before the stop: what it took is this member's now, handed to the delivery (which gives it back).
+    const ahead = this.readAhead;
+    this.readAhead = undefined;
+    if (ahead) await this.handOver(this.events, await ahead.catch(() => null));
+  }
+
+  /** A blocking read of the events, until the replays are due; its id is asked for with each (pipelined): after a reconnect it is another. */
+  private readEvents(connection: RedisClient): Promise<ReadReply> {
+    this.connectionId = connection.sendCommand(['CLIENT', 'ID']).catch(ignore);
+    return this.send(connection, this.events, Math.max(1, this.replaysDue - Date.now()));
+  }
+
+  /** Reads new entries of one source without blocking, and hands them to the delivery. */
+  private async readFrom(connection: RedisClient, source: Source): Promise<void> {
+    await this.handOver(source, await this.send(connection, source));
   }
 
   /**
-   * Reads new entries of one source (blocking for up to `blockMs` when given) and hands them to the
-   * delivery. The acks of what was handled since go first, in the same write.
+   * Sends a read of new entries of one source (blocking for up to `blockMs` when given), as many as the window
+   * has room for. The acks of what was handled since go first, in the same write.
    */
-  private async readFrom(connection: RedisClient, source: Source, blockMs?: number): Promise<void> {
+  private send(connection: RedisClient, source: Source, blockMs?: number): Promise<ReadReply> {
     const block = blockMs === undefined ? [] : ['BLOCK', String(blockMs)];
-    const count = String(this.window - this.busy);
     this.sendAcks(source, connection);
-    const reply = (await connection.sendCommand([
-      'XREADGROUP', 'GROUP', this.spec.name, this.context.consumer, 'COUNT', count, ...block, 'STREAMS', source.key, '>',
-    ])) as [Buffer, [Buffer, Reply][]][] | null;
+    return connection.sendCommand([
+      'XREADGROUP', 'GROUP', this.spec.name, this.context.consumer, 'COUNT', String(this.window - this.busy), ...block, 'STREAMS', source.key, '>',
+    ]) as Promise<ReadReply>;
+  }
+
+  /** Hands what a read returned to the delivery; an ordered group's entries one at a time (resolves when all ran). */
+  private async handOver(source: Source, reply: ReadReply): Promise<void> {
     for (const [id, fields] of reply?.[0]?.[1] ?? []) {
       const handled = this.dispatch(source, id.toString(), fields, 1);
       if (this.spec.delivery.ordered) await handled;
