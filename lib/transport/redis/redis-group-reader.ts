@@ -204,6 +204,8 @@ export class GroupReader {
         // read waits on the events alone (blocked on two streams, a read cost Redis half as much again per entry).
         if (Date.now() >= this.replaysDue) {
           this.replaysDue = Date.now() + REPLAYS_READ_MS;
+          // A read sent ahead is over by now (it blocked until the replays were due): its entries count first.
+          await this.handOverReadAhead();
           await this.readFrom(connection, this.replays);
           await this.capacity();
           if (this.stopped) break;
@@ -222,6 +224,8 @@ export class GroupReader {
         if (failing) logger.log(`reading ${group} again`);
         failing = false;
       } catch (error) {
+        // Handed over before anything is claimed: a claim of this member's own pending entries would take them too.
+        await this.handOverReadAhead();
         if (this.stopped) break;
         if (isNoGroup(error)) {
           // The server lost the group (restarted without persistence): what is in the stream now came after.
@@ -236,6 +240,11 @@ export class GroupReader {
       }
     }
     // A read sent ahead before the stop: what it took is this member's now, handed to the delivery (which gives it back).
+    await this.handOverReadAhead();
+  }
+
+  /** Waits for the read sent ahead, if any, and hands over what it took (a failed one took nothing). */
+  private async handOverReadAhead(): Promise<void> {
     const ahead = this.readAhead;
     this.readAhead = undefined;
     if (ahead) await this.handOver(this.events, await ahead.catch(() => null));
