@@ -117,6 +117,10 @@ class OursSubscriber {
 
 const RAW_STREAM = 'RAW_BENCH';
 const RAW_SUBJECT = 'raw.PlayerMoved';
+/** What a raw durable reference sends and reads back: the CloudEvent of raw-ce (raw-ce-jetstream, raw-ce-redis), or the bare event. */
+const rawBody = kind.startsWith('raw-ce') ? (seq: number) => JSON.stringify(cloudEvent(seq)) : (seq: number) => JSON.stringify(playerMoved(seq));
+const rawEvent = kind.startsWith('raw-ce') ? (text: string) => JSON.parse(text).data : (text: string) => JSON.parse(text);
+
 /** raw-jetstream and raw-ce-jetstream run side by side: each on a stream of its own. */
 const rawJetStream = kind === 'raw-ce-jetstream' ? { stream: 'RAWCE_BENCH', subject: 'rawce.PlayerMoved' } : { stream: RAW_STREAM, subject: RAW_SUBJECT };
 
@@ -144,8 +148,6 @@ const oursBus = EventBusModule.forRoot({
 
 /** raw-redis and raw-ce-redis run side by side: each on a stream of its own. */
 const RAW_REDIS_STREAM = kind === 'raw-ce-redis' ? 'RAWCE_BENCH' : 'RAW_BENCH';
-const rawRedisBody = kind === 'raw-ce-redis' ? (seq: number) => JSON.stringify(cloudEvent(seq)) : (seq: number) => JSON.stringify(playerMoved(seq));
-const rawRedisEvent = kind === 'raw-ce-redis' ? (text: string) => JSON.parse(text).data : (text: string) => JSON.parse(text);
 
 /** node-redis with the command timeout off, as ours runs it (the default timer per command doubles the client's CPU). */
 async function rawRedis() {
@@ -205,7 +207,7 @@ async function publisher(): Promise<Publisher> {
     case 'raw-redis':
     case 'raw-ce-redis': {
       const client = await rawRedis();
-      return { publish: (seq) => client.xAdd(RAW_REDIS_STREAM, '*', { subject: SUBJECT, data: rawRedisBody(seq) }), flush: async () => undefined };
+      return { publish: (seq) => client.xAdd(RAW_REDIS_STREAM, '*', { subject: SUBJECT, data: rawBody(seq) }), flush: async () => undefined };
     }
     case 'raw-rabbitmq': {
       const publisher = rawRabbitMq().createPublisher({ confirm: true, exchanges: [{ exchange: RAW_EXCHANGE, type: 'topic', durable: true }] });
@@ -215,8 +217,7 @@ async function publisher(): Promise<Publisher> {
     case 'raw-ce-jetstream': {
       const nc = await connect({ servers: url, noAsyncTraces: true });
       const js = jetstream(nc);
-      const body = kind === 'raw-jetstream' ? (seq: number) => JSON.stringify(playerMoved(seq)) : (seq: number) => JSON.stringify(cloudEvent(seq));
-      return { publish: (seq) => js.publish(rawJetStream.subject, body(seq), { msgID: `m${seq}-${Date.now()}` }), flush: async () => undefined };
+      return { publish: (seq) => js.publish(rawJetStream.subject, rawBody(seq), { msgID: `m${seq}-${Date.now()}` }), flush: async () => undefined };
     }
     case 'microservices': {
       const client: ClientProxy = ClientProxyFactory.create({ transport: Transport.NATS, options: { servers: [url] } });
@@ -259,7 +260,7 @@ async function subscribe(): Promise<unknown> {
           const streams = await reader.xReadGroup('bench', 'c1', { key: RAW_REDIS_STREAM, id: '>' }, { COUNT: JETSTREAM_WINDOW, BLOCK: 1000 });
           for (const { messages } of (streams ?? []) as { messages: { id: string; message: Record<string, string> }[] }[]) {
             for (const { id, message } of messages) {
-              receiver.receive(rawRedisEvent(message.data));
+              receiver.receive(rawEvent(message.data));
               void client.xAck(RAW_REDIS_STREAM, 'bench', id);
             }
           }
@@ -290,11 +291,10 @@ async function subscribe(): Promise<unknown> {
       await jsm.streams.add({ name: stream, subjects: [subject] });
       await jsm.consumers.add(stream, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, max_ack_pending: JETSTREAM_WINDOW });
       const consumer = await jetstream(nc).consumers.get(stream, 'bench');
-      const event = kind === 'raw-jetstream' ? (text: string) => JSON.parse(text) : (text: string) => JSON.parse(text).data;
       await consumer.consume({
         max_messages: JETSTREAM_WINDOW,
         callback: (message) => {
-          receiver.receive(event(message.string()));
+          receiver.receive(rawEvent(message.string()));
           message.ack();
         },
       });

@@ -25,10 +25,10 @@ const DATA = Buffer.from('data');
 const NO_DATA: Buffer = Buffer.alloc(0);
 
 const ignore = () => undefined;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What XREADGROUP answers (blob strings as Buffers): per stream its entries, or null when none came. */
 type ReadReply = [Buffer, [Buffer, Reply][]][] | null;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What a group reader uses of its transport. */
 export interface ReaderContext {
@@ -210,9 +210,7 @@ export class GroupReader {
           await this.capacity();
           if (this.stopped) break;
         }
-        const ahead = this.readAhead;
-        this.readAhead = undefined;
-        const read = await (ahead ?? this.readEvents(connection));
+        const read = await (this.takeReadAhead() ?? this.readEvents(connection));
         const handed = this.handOver(this.events, read);
         // While these are handled, the next read is on its way (an unordered group's entries are handed over at
         // once): its reply waits for them when they are done.
@@ -243,10 +241,16 @@ export class GroupReader {
     await this.handOverReadAhead();
   }
 
-  /** Waits for the read sent ahead, if any, and hands over what it took (a failed one took nothing). */
-  private async handOverReadAhead(): Promise<void> {
+  /** The read sent ahead, if any, which is then no longer outstanding. */
+  private takeReadAhead(): Promise<ReadReply> | undefined {
     const ahead = this.readAhead;
     this.readAhead = undefined;
+    return ahead;
+  }
+
+  /** Waits for the read sent ahead, if any, and hands over what it took (a failed one took nothing). */
+  private async handOverReadAhead(): Promise<void> {
+    const ahead = this.takeReadAhead();
     if (ahead) await this.handOver(this.events, await ahead.catch(() => null));
   }
 
